@@ -91,7 +91,8 @@ static long get_status(const char *path)
     return st;
 }
 
-static void server_up(const char *const *extra_env)
+/* Start the server; 0 when it answers /healthz, -1 when it exited (its status in *exit_status). */
+static int server_try_up(const char *const *extra_env, int *exit_status)
 {
     char listen[64], key[300], log[300];
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", th.http_port);
@@ -117,16 +118,44 @@ static void server_up(const char *const *extra_env)
     th.server = pid;
     for (int i = 0; i < 300; i++) {
         if (get_status("/healthz") == 200)
-            return;
+            return 0;
         int st;
         if (waitpid(pid, &st, WNOHANG) == pid) {
             th.server = 0;
-            char *l = th_server_log();
-            die("the server exited during start-up; its log:\n%s", l ? l : "");
+            *exit_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+            return -1;
         }
         usleep(100000);
     }
     die("the server did not answer /healthz within 30 s");
+    return -1;
+}
+
+static void server_up(const char *const *extra_env)
+{
+    int st;
+    if (server_try_up(extra_env, &st) < 0) {
+        char *l = th_server_log();
+        die("the server exited (%d) during start-up; its log:\n%s", st, l ? l : "");
+    }
+}
+
+int th_server_try_start(const char *const *extra_env)
+{
+    int st = 0;
+    return server_try_up(extra_env ? extra_env : th.env, &st) < 0 ? st : 0;
+}
+
+int th_server_term(void)
+{
+    int st = 0;
+    if (th.server <= 0)
+        return -1;
+    kill(th.server, SIGTERM);
+    if (waitpid(th.server, &st, 0) != th.server)
+        return -1;
+    th.server = 0;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 static void server_down(void)

@@ -28,6 +28,10 @@ void th_stop(void);
 void th_pg_stop(void);
 void th_pg_start(void);
 void th_server_restart(const char *const *extra_env);
+/* Start a stopped server: 0 when it serves, else its exit status. */
+int th_server_try_start(const char *const *extra_env);
+/* SIGTERM the server and wait: its exit status. */
+int th_server_term(void);
 const char *th_base_url(void);
 const char *th_tmpdir(void);
 /* The server's log so far: a new malloc'd string. */
