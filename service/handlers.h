@@ -18,6 +18,16 @@ void h_logout(struct svc_req *req, struct svc_resp *resp);
 void h_me(struct svc_req *req, struct svc_resp *resp);
 void h_admin_create_account(struct svc_req *req, struct svc_resp *resp);
 
+/* --- health record (h_record.c) --- */
+
+/* --- sync, portability and erasure (h_sync.c, h_fhir.c) --- */
+
+/* --- consent, sharing and audit (h_consent.c, h_share.c, h_audit.c) --- */
+
+/* --- research (h_research.c) --- */
+
+/* --- trials (h_trials.c) --- */
+
 /* Set once at start by main: the highest migration the server knows. */
 extern int svc_schema_version;
 

@@ -23,6 +23,16 @@ const struct svc_route svc_routes[] = {
     {"GET", "/v1/me", h_me, ANY, DB, 0},
 
     {"POST", "/v1/admin/accounts", h_admin_create_account, ADMIN, TX | BODY, 0},
+
+    /* --- health record (h_record.c) --- */
+
+    /* --- sync, portability and erasure (h_sync.c, h_fhir.c) --- */
+
+    /* --- consent, sharing and audit (h_consent.c, h_share.c, h_audit.c) --- */
+
+    /* --- research (h_research.c) --- */
+
+    /* --- trials (h_trials.c) --- */
 };
 
 const size_t svc_nroutes = sizeof(svc_routes) / sizeof(svc_routes[0]);
