@@ -22,15 +22,20 @@ run: build
 stop:
 	@scripts/stop.sh
 
+# ctest shows a test's output only when it fails; the Check summary of every test is printed after it.
 test: build
-	@cd $(BUILD) && ctest --output-on-failure -j2 --timeout 900
+	@cd $(BUILD) && { ctest --output-on-failure -j2 --timeout 900; rc=$$?; \
+		grep -h '^[0-9]*%: Checks: ' Testing/Temporary/LastTest.log; \
+		pkill -f 'postgres -D /tmp/cc-test-' 2>/dev/null; exit $$rc; }
 
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan: deps
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCC_SANITIZE=ON >/dev/null
 	@cmake --build build-asan -j$(JOBS)
-	@cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		ctest --output-on-failure -j2 --timeout 1800
+	@cd build-asan && { ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure -j2 --timeout 1800; rc=$$?; \
+		grep -h '^[0-9]*%: Checks: ' Testing/Temporary/LastTest.log; \
+		pkill -f 'postgres -D /tmp/cc-test-' 2>/dev/null; exit $$rc; }
 
 bench: build
 	@CC_BENCH_DEPS=1 scripts/deps.sh
