@@ -249,7 +249,7 @@ int svc_parse_time(const char *s, int64_t *epoch)
     int off = 0;
     if (*p == 'Z' || *p == 'z') {
         p++;
-    } else if (*p == '+' || *p == '-') {
+    } else if ((*p == '+' || *p == '-') && strlen(p) == 6) {
         int oh = digits(p + 1, 2), om = p[3] == ':' ? digits(p + 4, 2) : -1;
         if (oh < 0 || oh > 23 || om < 0 || om > 59)
             return -1;

@@ -260,6 +260,9 @@ START_TEST(validation)
     ck_assert_int_eq(svc_parse_time("2026-11-21T08:30:00Z", &epoch), 0);
     ck_assert_int_eq(svc_parse_time("2026-11-21T08:30:00", &epoch), -1); /* no offset */
     ck_assert_int_eq(svc_parse_time("2026-11-21 08:30:00Z", &epoch), -1);
+    ck_assert_int_eq(svc_parse_time("2020-01-01T10:00:00+", &epoch), -1);
+    ck_assert_int_eq(svc_parse_time("2020-01-01T10:00:00+01", &epoch), -1);
+    ck_assert_int_eq(svc_parse_time("2020-01-01T10:00:00+01:00x", &epoch), -1);
     ck_assert_int_eq(svc_parse_time("2026-11-21T08:30:00.123-05:30", &epoch), 0);
     ck_assert_int_eq(epoch, 1795246200 + 3600 + 5 * 3600 + 1800);
     ck_assert(svc_is_uuid("6544fd1f-13ec-40df-a507-0ad98aca75c8"));
