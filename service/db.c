@@ -165,15 +165,20 @@ static PGresult *check(struct db_conn *c, PGresult *r)
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
         return r;
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    const char *table = r ? PQresultErrorField(r, PG_DIAG_TABLE_NAME) : NULL;
+    const char *constraint = r ? PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME) : NULL;
     snprintf(c->sqlstate, sizeof(c->sqlstate), "%s", state ? state : "");
-    snprintf(c->error, sizeof(c->error), "%s", PQerrorMessage(c->pg));
+    /* Only names, never the message: PostgreSQL's messages and DETAIL lines quote row values, which can
+     * be health data. */
+    snprintf(c->error, sizeof(c->error), "sqlstate %s%s%s%s%s", c->sqlstate, table ? " table " : "",
+             table ? table : "", constraint ? " constraint " : "", constraint ? constraint : "");
     /* Class 08 is a connection exception; 57P0x is an operator shutdown. */
     if (PQstatus(c->pg) != CONNECTION_OK || !state || strncmp(state, "08", 2) == 0 ||
         strncmp(state, "57P", 3) == 0)
         c->lost = true;
     if (!c->lost && strcmp(c->sqlstate, "23505") && strcmp(c->sqlstate, "23503") &&
         strcmp(c->sqlstate, "40001") && strcmp(c->sqlstate, "22P02"))
-        svc_log(LOG_WARN, "sql error %s: %s", c->sqlstate, c->error);
+        svc_log(LOG_WARN, "sql error: %s", c->error);
     PQclear(r);
     return NULL;
 }

@@ -1,4 +1,5 @@
 /* Accounts and sign-in. */
+#include "audit.h"
 #include "auth.h"
 #include "config.h"
 #include "db.h"
@@ -100,6 +101,10 @@ void h_register(struct svc_req *req, struct svc_resp *resp)
 void h_admin_create_account(struct svc_req *req, struct svc_resp *resp)
 {
     create_account(req, resp, true);
+    if (resp->status == 201 &&
+        svc_audit(req, "account.create", "account",
+                  json_string_value(json_object_get(resp->body, "id")), NULL) < 0)
+        svc_problem_db(resp, req->db);
 }
 
 /* Is key over its failure budget? Returns seconds to wait (0 = allowed), or -1 on database failure. */

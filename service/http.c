@@ -216,8 +216,8 @@ static void dispatch(struct request *rq, struct svc_req *req, struct svc_resp *r
     }
     if (rq->route->flags & SVC_R_IDEMPOTENT && (idem_key = svc_req_header(req, "Idempotency-Key"))) {
         size_t klen = strlen(idem_key);
-        if (klen < 1 || klen > 255) {
-            svc_problem_field(resp, 400, "Idempotency-Key", "must be 1 to 255 characters");
+        if (klen < 1 || klen > 200) {
+            svc_problem_field(resp, 400, "Idempotency-Key", "must be 1 to 200 characters");
             goto out;
         }
         /* The hash binds the key to this exact request. */

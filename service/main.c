@@ -56,6 +56,7 @@ static int cmd_serve(void)
     signal(SIGPIPE, SIG_IGN);
 
     if (db_pool_init(svc_cfg.database_url, svc_cfg.pool_size, svc_cfg.db_timeout, svc_cfg.statement_timeout) < 0 ||
+        svc_consent_init() < 0 ||
         svc_metrics_init(svc_nroutes) < 0 || svc_http_start() < 0)
         goto out;
     sigwait(&set, &sig);
