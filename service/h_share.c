@@ -256,7 +256,7 @@ void h_share_create(struct svc_req *req, struct svc_resp *resp)
         if (bad == (size_t)-1)
             svc_v_error(&v, "categories", "must be a non-empty array of category names");
         else {
-            char name[32];
+            char name[48];
             snprintf(name, sizeof(name), "categories[%zu]", bad);
             svc_v_error(&v, name,
                         "must be one of demographics, conditions, symptoms, medications, goals, "
