@@ -73,8 +73,8 @@ void h_admin_audit_list(struct svc_req *req, struct svc_resp *resp)
 {
     /* clang-format off */
     static const char *sql =
-        "SELECT seq, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), actor_id, "
-        "actor_role, action, object_type, object_id, details::text, hash FROM audit_log "
+        "SELECT seq, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+        "actor_id, actor_role, action, object_type, object_id, details::text, hash FROM audit_log "
         "WHERE ($1::bigint IS NULL OR seq < $1::bigint) "
         "AND ($2::uuid IS NULL OR actor_id = $2::uuid) "
         "AND ($3::text IS NULL OR action = $3::text) "
@@ -165,8 +165,8 @@ static int walk_chain(struct db_conn *db, struct chain *c)
 {
     /* clang-format off */
     static const char *sql =
-        "SELECT seq, prev_hash, hash, coalesce(audit_row_hash(seq, at, actor_id, actor_role, action, "
-        "object_type, object_id, details, prev_hash) = hash, false) "
+        "SELECT seq, prev_hash, hash, coalesce(audit_row_hash(seq, at, actor_id, actor_role, "
+        "action, object_type, object_id, details, prev_hash) = hash, false) "
         "FROM audit_log WHERE seq > $1::bigint ORDER BY seq LIMIT $2::int";
     /* clang-format on */
     char after[32], batch[16];

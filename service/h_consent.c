@@ -195,27 +195,8 @@ static void parse_grant(struct svc_v *v, const json_t *body, bool patch, struct 
     if (rc == SVC_V_NULL)
         svc_v_error(v, "purpose", "must not be null");
 
-    val = json_object_get(body, "categories");
-    if (!val && !patch) {
-        svc_v_error(v, "categories", "is required");
-    } else if (val) {
-        size_t bad;
-        if (consent_categories_from_json(val, &in->categories, &bad) < 0) {
-            char field[40];
-            if (bad == (size_t)-1)
-                snprintf(field, sizeof(field), "categories");
-            else
-                snprintf(field, sizeof(field), "categories[%zu]", bad);
-            svc_v_error(
-                v, field,
-                bad == (size_t)-1
-                    ? "must be a non-empty array of: demographics, conditions, symptoms, "
-                      "medications, goals"
-                    : "must be one of demographics, conditions, symptoms, medications, goals, "
-                      "each once");
-            in->categories = 0;
-        }
-    }
+    if (svc_v_categories(v, body, "categories", !patch, &in->categories) == SVC_V_NULL)
+        svc_v_error(v, "categories", "must not be null");
 
     val = json_object_get(body, "restrictions");
     if (val && json_is_null(val)) {

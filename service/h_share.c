@@ -242,27 +242,13 @@ void h_share_create(struct svc_req *req, struct svc_resp *resp)
     struct svc_v v;
     const char *label = NULL;
     unsigned cats = 0;
-    size_t bad = 0;
     char expires[40] = "", token[SVC_TOKEN_LEN + 1], hash[65], scats[16], smax[16], url[600];
     PGresult *r = NULL;
     json_t *body = NULL, *details = NULL;
 
     svc_v_init(&v, NULL);
     svc_v_only(&v, req->body, fields);
-    json_t *jc = json_object_get(req->body, "categories");
-    if (!jc)
-        svc_v_error(&v, "categories", "is required");
-    else if (consent_categories_from_json(jc, &cats, &bad) < 0) {
-        if (bad == (size_t)-1)
-            svc_v_error(&v, "categories", "must be a non-empty array of category names");
-        else {
-            char name[48];
-            snprintf(name, sizeof(name), "categories[%zu]", bad);
-            svc_v_error(&v, name,
-                        "must be one of demographics, conditions, symptoms, medications, goals, "
-                        "named once");
-        }
-    }
+    svc_v_categories(&v, req->body, "categories", true, &cats);
     parse_expiry(&v, req->body, expires);
     svc_v_str(&v, req->body, "label", true, 1, 100, &label);
     if (svc_v_failed(&v)) {

@@ -106,8 +106,31 @@ const struct svc_route svc_routes[] = {
     {"GET", "/v1/shared/{token}/goals", h_shared_goals, 0, TX, 0},
 
     /* --- research (h_research.c) --- */
+    {"POST", "/v1/research/studies", h_study_create, SVC_ROLE_RESEARCHER, TX | BODY, 0},
+    {"GET", "/v1/research/studies", h_study_list, SVC_ROLE_RESEARCHER, DB, 0},
+    {"GET", "/v1/research/studies/{id}", h_study_get, SVC_ROLE_RESEARCHER, DB, 0},
+    {"GET", "/v1/research/studies/{id}/budget", h_study_budget, SVC_ROLE_RESEARCHER, DB, 0},
+    {"POST", "/v1/research/studies/{id}/queries", h_study_query, SVC_ROLE_RESEARCHER, TX | BODY, 0},
+    {"GET", "/v1/admin/studies", h_admin_study_list, ADMIN, DB, 0},
+    {"POST", "/v1/admin/studies/{id}/approve", h_admin_study_approve, ADMIN, TX | BODY, 0},
+    {"POST", "/v1/admin/studies/{id}/reject", h_admin_study_reject, ADMIN, TX | BODY, 0},
 
     /* --- trials (h_trials.c) --- */
+    {"POST", "/v1/trials/import-ctgov", h_trial_import, SVC_ROLE_COORDINATOR, TX | BODY, 2u << 20},
+    {"POST", "/v1/trials", h_trial_create, SVC_ROLE_COORDINATOR, TX | BODY, 0},
+    {"GET", "/v1/trials", h_trial_list, SVC_ROLE_COORDINATOR, DB, 0},
+    {"GET", "/v1/trials/{id}", h_trial_get, SVC_ROLE_COORDINATOR, DB, 0},
+    {"PATCH", "/v1/trials/{id}", h_trial_patch, SVC_ROLE_COORDINATOR, TX | BODY, 0},
+    {"POST", "/v1/trials/{id}/feasibility", h_trial_feasibility, SVC_ROLE_COORDINATOR, TX, 0},
+    {"POST", "/v1/trials/{id}/invitations", h_trial_invite, SVC_ROLE_COORDINATOR, TX | BODY, 0},
+    {"GET", "/v1/trials/{id}/candidates", h_trial_candidates, SVC_ROLE_COORDINATOR, DB, 0},
+    /* TX: a new data version is charged to the budget and cached. */
+    {"GET", "/v1/trials/{id}/responses", h_trial_responses, SVC_ROLE_COORDINATOR, TX, 0},
+    {"GET", "/v1/admin/trials", h_admin_trial_list, ADMIN, DB, 0},
+    {"POST", "/v1/admin/trials/{id}/approve", h_admin_trial_approve, ADMIN, TX | BODY, 0},
+    {"GET", "/v1/me/invitations", h_my_invitations, MEMBER, DB, 0},
+    {"POST", "/v1/me/invitations/{id}/accept", h_my_invitation_accept, MEMBER, TX | BODY, 0},
+    {"POST", "/v1/me/invitations/{id}/decline", h_my_invitation_decline, MEMBER, TX, 0},
 };
 
 const size_t svc_nroutes = sizeof(svc_routes) / sizeof(svc_routes[0]);

@@ -1,4 +1,5 @@
 #include "validate.h"
+#include "consent.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -190,6 +191,25 @@ int svc_v_bool(struct svc_v *v, const json_t *obj, const char *key, bool require
     }
     *out = json_is_true(val);
     return SVC_V_OK;
+}
+
+int svc_v_categories(struct svc_v *v, const json_t *obj, const char *key, bool required, unsigned *out)
+{
+    int rc;
+    size_t bad = 0;
+    json_t *val = get(v, obj, key, required, &rc);
+    if (!val)
+        return rc;
+    if (consent_categories_from_json(val, out, &bad) == 0)
+        return SVC_V_OK;
+    if (bad == (size_t)-1) {
+        svc_v_error(v, key, "must be a non-empty array of: demographics, conditions, symptoms, medications, goals");
+    } else {
+        char field[96];
+        snprintf(field, sizeof(field), "%.60s[%zu]", key, bad);
+        svc_v_error(v, field, "must be one of demographics, conditions, symptoms, medications, goals, each once");
+    }
+    return SVC_V_BAD;
 }
 
 static int days_in_month(int y, int m)

@@ -41,6 +41,10 @@ int svc_v_date(struct svc_v *v, const json_t *obj, const char *key, bool require
 int svc_v_time(struct svc_v *v, const json_t *obj, const char *key, bool required, int64_t *epoch,
                char out[40]);
 
+/* A list of consent data categories (["symptoms", ...], each once) as a consent.h bitmask; errors name
+ * the bad element (`categories[2]`). */
+int svc_v_categories(struct svc_v *v, const json_t *obj, const char *key, bool required, unsigned *out);
+
 /* Pure parsers (also used for query strings). Return 0 or -1. */
 int svc_parse_date(const char *s, int *y, int *m, int *d);
 int svc_parse_time(const char *s, int64_t *epoch);

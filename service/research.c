@@ -1,0 +1,140 @@
+/* The database side of research queries; see research.h. */
+#include "research.h"
+#include "db.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int svc_research_catalog(void *ctx, const char *kind, const char *id)
+{
+    struct svc_catalog_ctx *c = ctx;
+    const char *params[] = {id};
+    PGresult *r = NULL;
+    int found = 0;
+
+    if (!c || !kind || !id)
+        return 0;
+    /* Table names come from this fixed list only. */
+    if (strcmp(kind, "symptom") == 0)
+        r = db_prep(c->db, "res_cat_symptom", "SELECT 1 FROM catalog_symptom WHERE id = $1", 1,
+                    params);
+    else if (strcmp(kind, "condition") == 0)
+        r = db_prep(c->db, "res_cat_condition", "SELECT 1 FROM catalog_condition WHERE id = $1", 1,
+                    params);
+    else if (strcmp(kind, "medication") == 0)
+        r = db_prep(c->db, "res_cat_medication", "SELECT 1 FROM catalog_medication WHERE id = $1",
+                    1, params);
+    else
+        return 0;
+    if (!r)
+        c->failed = true;
+    else
+        found = PQntuples(r) == 1;
+    PQclear(r);
+    return found;
+}
+
+int svc_research_data_version(struct db_conn *db, char out[24])
+{
+    PGresult *r = db_prep(db, "res_data_version",
+                          "SELECT CASE WHEN is_called THEN last_value ELSE 0 END::text "
+                          "FROM data_version_seq",
+                          0, NULL);
+    int rc = -1;
+
+    if (r && PQntuples(r) == 1 && PQgetlength(r, 0, 0) < 24) {
+        snprintf(out, 24, "%s", PQgetvalue(r, 0, 0));
+        rc = 0;
+    }
+    PQclear(r);
+    return rc;
+}
+
+int svc_research_run(struct db_conn *db, const struct stats_sql *sql, struct stats_raw *raw)
+{
+    PGresult *r = NULL;
+    int rc = -1, i, rows;
+
+    if (!db || !sql || !sql->text || !raw)
+        goto out;
+    if (!(r = db_exec(db, sql->text, sql->nparams, (const char *const *)sql->params)))
+        goto out;
+    if (PQnfields(r) != 2 || (rows = PQntuples(r)) > STATS_RAW_MAX)
+        goto out;
+    for (i = 0; i < rows; i++) {
+        char *end;
+        long long v;
+
+        if (PQgetisnull(r, i, 0) || PQgetisnull(r, i, 1))
+            goto out;
+        errno = 0;
+        v = strtoll(PQgetvalue(r, i, 1), &end, 10);
+        if (errno || *end || stats_raw_add(raw, PQgetvalue(r, i, 0), (int64_t)v) < 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    PQclear(r);
+    return rc;
+}
+
+json_t *svc_research_answer(struct db_conn *db, const struct stats_measure *m, size_t n,
+                            const struct stats_population *pop)
+{
+    json_t *results = json_array(), *one;
+    struct stats_sql sql;
+    struct stats_raw raw;
+    size_t i;
+
+    stats_sql_init(&sql);
+    stats_raw_init(&raw);
+    if (!results || !m || !pop || n > STATS_MEASURES_MAX)
+        goto fail;
+    for (i = 0; i < n; i++) {
+        stats_sql_free(&sql);
+        stats_raw_free(&raw);
+        if (stats_measure_sql(&m[i], pop, &sql) < 0 || svc_research_run(db, &sql, &raw) < 0)
+            goto fail;
+        one = stats_measure_release(&m[i], &raw, stats_mechanism_laplace(), pop->now);
+        if (json_array_append_new(results, one) != 0)
+            goto fail;
+    }
+    stats_sql_free(&sql);
+    stats_raw_free(&raw);
+    return results;
+fail:
+    stats_sql_free(&sql);
+    stats_raw_free(&raw);
+    json_decref(results);
+    return NULL;
+}
+
+int svc_research_record_uses(struct db_conn *db, const struct stats_population *pop,
+                             const char *study_id, const char *title, unsigned categories)
+{
+    struct stats_sql sql;
+    char cats[16];
+    PGresult *r = NULL;
+    int rc = -1;
+
+    stats_sql_init(&sql);
+    snprintf(cats, sizeof(cats), "%u", categories);
+    if (stats_sql_append(&sql, "INSERT INTO data_use (member_id, kind, object_id, title, purpose, "
+                               "categories, at) SELECT x.member_id, 'study', ") < 0 ||
+        stats_sql_param(&sql, study_id) < 0 || stats_sql_append(&sql, "::uuid, ") < 0 ||
+        stats_sql_param(&sql, title) < 0 || stats_sql_append(&sql, ", 'research', ") < 0 ||
+        stats_sql_param(&sql, cats) < 0 || stats_sql_append(&sql, "::int, now() FROM (") < 0 ||
+        stats_population_sql(pop, &sql) < 0 ||
+        stats_sql_append(&sql, ") x ON CONFLICT (member_id, object_id) WHERE kind = 'study' "
+                               "DO UPDATE SET at = EXCLUDED.at, title = EXCLUDED.title") < 0)
+        goto out;
+    if (!(r = db_exec(db, sql.text, sql.nparams, (const char *const *)sql.params)))
+        goto out;
+    rc = 0;
+out:
+    PQclear(r);
+    stats_sql_free(&sql);
+    return rc;
+}

@@ -1,0 +1,48 @@
+/* research.h - the database side of research queries: catalog lookups for the cohort and measure
+ * parsers, running the SQL stats/measure.c builds, the data version that keys cached answers, and
+ * the data_use rows of the members a query included. The statistics themselves (noise, suppression,
+ * measures) live in stats/; nothing here sees a member's individual values, only the aggregates the
+ * SQL returns.
+ *
+ * Thread-safe: no shared state; each call uses the request's own connection. */
+#ifndef CC_RESEARCH_H
+#define CC_RESEARCH_H
+
+#include "measure.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+
+struct db_conn;
+
+/* Context for svc_research_catalog: the connection, and whether a lookup failed on the database
+ * (then the parse errors are not the client's fault: answer svc_problem_db). */
+struct svc_catalog_ctx {
+    struct db_conn *db;
+    bool failed;
+};
+
+/* A stats_catalog_fn over the catalog tables: 1 if the id exists in kind's catalog ("symptom",
+ * "condition", "medication"), else 0 (also on a database error, which sets ctx->failed). */
+int svc_research_catalog(void *ctx, const char *kind, const char *id);
+
+/* The current data version: the last value taken from data_version_seq (0 before the first), as
+ * decimal text in out. Returns 0, or -1 on a database error. */
+int svc_research_data_version(struct db_conn *db, char out[24]);
+
+/* Run a measure's SQL (rows of k text, v bigint) and add every row to raw (initialised by the
+ * caller). Returns 0, or -1 on a database error or a malformed or oversized result. */
+int svc_research_run(struct db_conn *db, const struct stats_sql *sql, struct stats_raw *raw);
+
+/* Compute and release measures m[0..n-1] over pop with the server's Laplace mechanism: a new
+ * reference to the array of released results, or NULL on failure (database, mechanism, memory). */
+json_t *svc_research_answer(struct db_conn *db, const struct stats_measure *m, size_t n,
+                            const struct stats_population *pop);
+
+/* Record the use for every member pop counts: one data_use row per member and study (kind
+ * 'study', purpose 'research'), `at` moved to now() when it already exists. One INSERT ... SELECT.
+ * Returns 0, or -1 on a database error. */
+int svc_research_record_uses(struct db_conn *db, const struct stats_population *pop,
+                             const char *study_id, const char *title, unsigned categories);
+
+#endif

@@ -1,0 +1,1206 @@
+/* The measure SQL against an independent computation. A population of 360 members is generated in
+ * SQL with a fixed seed (profiles, consents of several kinds, fatigue and nausea entries over 120
+ * days, two medications with start and stop dates, evaluations with side effects). For every
+ * measure, stats/measure.c's SQL runs on it and is released with a zero-noise mechanism defined
+ * here; the test fetches the raw rows and computes every aggregate itself in C (consent with
+ * consent_evaluate, the cohort by its documented rules, windows, per-member means and changes,
+ * latest evaluations, top side effects, the 2x2 table), then compares: counts exactly (as released,
+ * after suppression and rounding), statistics to 1e-9. */
+#include "harness.h"
+
+#include "consent.h"
+#include "disclosure.h"
+#include "measure.h"
+#include "measures.h"
+
+#include <gsl/gsl_errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+#define NMEMBERS 360
+#define DAY_US INT64_C(86400000000)
+#define NONE INT_MIN
+
+/* ---- the zero mechanism (only ever in tests) ---- */
+
+static int zero_noise(void *ctx, uint64_t sensitivity, double epsilon, int64_t *out)
+{
+    (void)ctx;
+    (void)sensitivity;
+    (void)epsilon;
+    *out = 0;
+    return 0;
+}
+static const struct stats_mechanism zero = {zero_noise, NULL};
+
+/* ---- raw rows ---- */
+
+struct member {
+    char id[37];
+    bool profile;
+    int birth_year; /* NONE when unset */
+    char sex[16], country[4];
+    bool permitted, in_pop;
+};
+struct entry {
+    int m;
+    char sym[65];
+    int sev;
+    int64_t t; /* microseconds */
+};
+struct med {
+    int m;
+    char id[37], drug[65]; /* drug "" for a custom item */
+    int start, stop;       /* days since 1970; stop NONE when running */
+    char reason[24];       /* "" when none */
+    int64_t created;
+};
+struct eval {
+    int m, med;
+    char id[37];
+    int on;
+    int64_t created;
+    char eff[16], adh[16]; /* "" for NULL */
+};
+struct side {
+    int m, eval;
+    char sym[65]; /* "" for a custom item */
+    char sev[16]; /* "" for NULL */
+};
+
+static struct {
+    struct member mem[NMEMBERS + 8];
+    int nmem;
+    struct entry *ent;
+    int nent;
+    struct med *med;
+    int nmed;
+    struct eval *ev;
+    int nev;
+    struct side *se;
+    int nse;
+    char (*catalog)[65];
+    int ncat;
+    int64_t now, now_us;
+    int today, year, month;
+    long numbers, statistics;
+} D;
+
+static PGconn *conn;
+
+static void exec_ok(const char *sql)
+{
+    PGresult *r = PQexec(conn, sql);
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK,
+                  "%s: %s", sql, PQerrorMessage(conn));
+    PQclear(r);
+}
+
+static PGresult *fetch(const char *sql)
+{
+    PGresult *r = PQexec(conn, sql);
+    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(conn));
+    return r;
+}
+
+/* Every random() is drawn over rows in a fixed order (an ordered subquery by member number and
+ * fixed keys), so the seed alone decides every value; only the uuids differ between runs. */
+static void generate(void)
+{
+    static const char *const steps[] = {
+        "SELECT setseed(0.2718)",
+        "CREATE TEMP TABLE gen AS SELECT i, gen_random_uuid() AS id FROM generate_series(1, 360) i",
+        "INSERT INTO account (id, email, display_name, role, password_hash) "
+        "SELECT id, 'pop' || i || '@example.org', 'P', 'member', 'x' FROM gen ORDER BY i",
+        /* Every 37th member has no profile; some fields are unset. */
+        "INSERT INTO member_profile (member_id, birth_year, sex_at_birth, country, postal_prefix) "
+        "SELECT id, CASE WHEN i % 23 = 0 THEN NULL ELSE 1925 + floor(random() * 90)::int END, "
+        "(ARRAY['female', 'male', 'intersex', 'unknown', NULL])[1 + floor(random() * 5)::int], "
+        "(ARRAY['GB', 'GB', 'IE', 'FR', 'DE', 'US', 'XX', NULL])[1 + floor(random() * 8)::int], "
+        "'P' || (i % 10) FROM (SELECT * FROM gen WHERE i % 37 <> 0 ORDER BY i) x",
+        /* Consents: none (i % 9), demographics only (i % 11), withdrawn (i % 13), a symptoms deny
+         * too (i % 17), not yet valid (i % 19), else research for every category. */
+        "INSERT INTO consent_grant (member_id, id, version, effect, purpose, categories, "
+        "valid_from, status, withdrawn_at, policy_version) SELECT id, gen_random_uuid(), 1, "
+        "'permit', 'research', CASE WHEN i % 11 = 0 THEN 1 ELSE 31 END, "
+        "date_trunc('second', now()) + CASE WHEN i % 19 = 0 THEN interval '5 days' "
+        "ELSE interval '-10 days' END, CASE WHEN i % 13 = 0 THEN 'withdrawn' ELSE 'active' END, "
+        "CASE WHEN i % 13 = 0 THEN now() END, 1 FROM gen WHERE i % 9 <> 0 ORDER BY i",
+        "INSERT INTO consent_grant (member_id, id, version, effect, purpose, categories, "
+        "valid_from, status, policy_version) SELECT id, gen_random_uuid(), 1, 'deny', 'research', "
+        "4, date_trunc('second', now()) - interval '3 days', 'active', 1 FROM gen "
+        "WHERE i % 17 = 0 ORDER BY i",
+        /* 0..30 fatigue entries over the last 120 days, a few nausea ones. */
+        "INSERT INTO symptom_entry (member_id, symptom_id, severity, recorded_at) "
+        "SELECT id, 'fatigue', floor(random() * 11)::int, "
+        "now() - make_interval(secs => random() * 120 * 86400) FROM (SELECT g.id, g.i, k "
+        "FROM gen g, generate_series(1, 30) k WHERE k <= (g.i * 7) % 31 ORDER BY g.i, k) x",
+        "INSERT INTO symptom_entry (member_id, symptom_id, severity, recorded_at) "
+        "SELECT id, 'nausea', floor(random() * 11)::int, "
+        "now() - make_interval(secs => random() * 120 * 86400) FROM (SELECT g.id, g.i, k "
+        "FROM gen g, generate_series(1, 5) k WHERE k <= g.i % 6 ORDER BY g.i, k) x",
+        /* Metformin for two in three, a second (later) record for some; ibuprofen for two in
+         * three. A member's records never share drug and start day, so (i, drug, start) orders
+         * them. */
+        "INSERT INTO medication (member_id, medication_id, freq_kind, started_on) "
+        "SELECT id, 'metformin', 'as_needed', (now() AT TIME ZONE 'UTC')::date - "
+        "(5 + floor(random() * 110)::int) FROM (SELECT * FROM gen WHERE i % 3 <> 0 ORDER BY i) x",
+        "INSERT INTO medication (member_id, medication_id, freq_kind, started_on) "
+        "SELECT id, 'metformin', 'as_needed', (now() AT TIME ZONE 'UTC')::date - "
+        "floor(random() * 5)::int FROM (SELECT * FROM gen WHERE i % 10 = 1 ORDER BY i) x",
+        "INSERT INTO medication (member_id, medication_id, freq_kind, started_on) "
+        "SELECT id, 'ibuprofen', 'as_needed', (now() AT TIME ZONE 'UTC')::date - "
+        "(1 + floor(random() * 100)::int) FROM (SELECT * FROM gen WHERE i % 2 = 0 OR i % 3 = 0 "
+        "ORDER BY i) x",
+        "CREATE TEMP TABLE medx AS SELECT m.member_id, m.id, m.started_on, g.i, "
+        "row_number() OVER (ORDER BY g.i, m.medication_id, m.started_on) AS o "
+        "FROM medication m JOIN gen g ON g.id = m.member_id",
+        "UPDATE medication m SET stopped_on = m.started_on + x.days, stop_reason = x.reason "
+        "FROM (SELECT id, r, floor(random() * 10)::int AS days, (ARRAY['side_effects', "
+        "'not_effective', 'cost', 'remission', 'doctor_advice', 'other', NULL])"
+        "[1 + floor(random() * 7)::int] AS reason FROM (SELECT id, random() AS r FROM medx "
+        "ORDER BY o) y) x WHERE x.id = m.id AND x.r < 0.35",
+        "CREATE TEMP TABLE evx AS SELECT member_id, id, started_on + floor(random() * 4)::int AS "
+        "on_, "
+        "(ARRAY['none', 'slight', 'moderate', 'major', 'cant_tell', NULL])"
+        "[1 + floor(random() * 6)::int] AS eff, (ARRAY['always', 'usually', 'sometimes', 'never', "
+        "NULL])[1 + floor(random() * 5)::int] AS adh, random() AS keep, o, k FROM (SELECT medx.*, "
+        "k "
+        "FROM medx, generate_series(1, 3) k ORDER BY o, k) y",
+        "INSERT INTO medication_evaluation (member_id, medication_ref, evaluated_on, "
+        "effectiveness, adherence) SELECT member_id, id, on_, eff, adh FROM evx WHERE keep < 0.55 "
+        "ORDER BY o, k",
+        "CREATE TEMP TABLE vx AS SELECT v.member_id, v.id, row_number() OVER (ORDER BY g.i, "
+        "v.evaluated_on, v.effectiveness, v.adherence, m.medication_id, m.started_on) AS o "
+        "FROM medication_evaluation v JOIN medication m ON m.member_id = v.member_id "
+        "AND m.id = v.medication_ref JOIN gen g ON g.id = v.member_id",
+        "INSERT INTO evaluation_side_effect (member_id, evaluation_ref, ordinal, symptom_id, "
+        "severity) SELECT member_id, id, k, (ARRAY['nausea', 'headache', 'dizziness', 'rash', "
+        "'fatigue', 'insomnia', 'diarrhea', 'weight_gain'])[1 + floor(random() * 8)::int], "
+        "(ARRAY['none', 'mild', 'moderate', 'severe', NULL])[1 + floor(random() * 5)::int] "
+        "FROM (SELECT z.*, random() AS keep FROM (SELECT vx.*, k FROM vx, "
+        "generate_series(0, 6) k ORDER BY o, k) z) y WHERE keep < 0.5",
+    };
+    for (size_t i = 0; i < NELEM(steps); i++)
+        exec_ok(steps[i]);
+}
+
+static int cmp_member(const void *a, const void *b)
+{
+    return strcmp(((const struct member *)a)->id, ((const struct member *)b)->id);
+}
+
+static int member_index(const char *id)
+{
+    struct member key;
+    snprintf(key.id, sizeof(key.id), "%s", id);
+    struct member *m = bsearch(&key, D.mem, (size_t)D.nmem, sizeof(key), cmp_member);
+    return m ? (int)(m - D.mem) : -1;
+}
+
+static int cmp_med(const void *a, const void *b)
+{
+    return strcmp(((const struct med *)a)->id, ((const struct med *)b)->id);
+}
+
+static int cmp_eval(const void *a, const void *b)
+{
+    return strcmp(((const struct eval *)a)->id, ((const struct eval *)b)->id);
+}
+
+static void copy(char *dst, size_t n, PGresult *r, int row, int col)
+{
+    snprintf(dst, n, "%s", PQgetisnull(r, row, col) ? "" : PQgetvalue(r, row, col));
+}
+
+static int int_or_none(PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? NONE : atoi(PQgetvalue(r, row, col));
+}
+
+/* Consent at now for a general, non-commercial research use of every category, in C. */
+static void evaluate_consent(void)
+{
+    PGresult *r = fetch("SELECT member_id, effect, purpose, categories, "
+                        "array_to_json(conditions)::text, non_commercial, not_for_profit_only, "
+                        "extract(epoch FROM valid_from)::bigint, "
+                        "coalesce(extract(epoch FROM valid_until)::bigint, 0), status "
+                        "FROM consent_grant WHERE status <> 'superseded' ORDER BY member_id");
+    int n = PQntuples(r);
+    for (int i = 0; i < n;) {
+        int j = i;
+        struct consent_grant g[8];
+        size_t ng = 0;
+        while (j < n && strcmp(PQgetvalue(r, j, 0), PQgetvalue(r, i, 0)) == 0) {
+            ck_assert_uint_lt(ng, NELEM(g));
+            ck_assert_str_eq(PQgetvalue(r, j, 4), "[]");
+            ck_assert_int_eq(consent_effect_parse(PQgetvalue(r, j, 1), &g[ng].effect), 0);
+            ck_assert_int_eq(consent_purpose_parse(PQgetvalue(r, j, 2), &g[ng].purpose), 0);
+            ck_assert_int_eq(consent_status_parse(PQgetvalue(r, j, 9), &g[ng].status), 0);
+            g[ng].categories = (unsigned)atoi(PQgetvalue(r, j, 3));
+            g[ng].conditions = NULL;
+            g[ng].nconditions = 0;
+            g[ng].non_commercial = PQgetvalue(r, j, 5)[0] == 't';
+            g[ng].not_for_profit_only = PQgetvalue(r, j, 6)[0] == 't';
+            g[ng].valid_from = atoll(PQgetvalue(r, j, 7));
+            g[ng].valid_until = atoll(PQgetvalue(r, j, 8));
+            ng++;
+            j++;
+        }
+        struct consent_use use = {
+            .purpose = CONSENT_RESEARCH, .categories = CONSENT_ALL_CATEGORIES, .at = D.now};
+        int k = member_index(PQgetvalue(r, i, 0));
+        ck_assert_int_ge(k, 0);
+        D.mem[k].permitted = consent_evaluate(&use, g, ng).permit;
+        i = j;
+    }
+    PQclear(r);
+}
+
+static void load_rows(void)
+{
+    PGresult *r = fetch("SELECT a.id, p.member_id IS NOT NULL, p.birth_year, p.sex_at_birth, "
+                        "p.country FROM account a LEFT JOIN member_profile p ON p.member_id = a.id "
+                        "WHERE a.role = 'member' AND a.deleted_at IS NULL");
+    ck_assert_int_le(PQntuples(r), (int)NELEM(D.mem));
+    D.nmem = PQntuples(r);
+    for (int i = 0; i < D.nmem; i++) {
+        struct member *m = &D.mem[i];
+        memset(m, 0, sizeof(*m));
+        copy(m->id, sizeof(m->id), r, i, 0);
+        m->profile = PQgetvalue(r, i, 1)[0] == 't';
+        m->birth_year = int_or_none(r, i, 2);
+        copy(m->sex, sizeof(m->sex), r, i, 3);
+        copy(m->country, sizeof(m->country), r, i, 4);
+    }
+    PQclear(r);
+    qsort(D.mem, (size_t)D.nmem, sizeof(D.mem[0]), cmp_member);
+    evaluate_consent();
+
+    r = fetch("SELECT member_id, symptom_id, severity, "
+              "(extract(epoch FROM recorded_at) * 1000000)::bigint FROM symptom_entry");
+    D.nent = PQntuples(r);
+    D.ent = calloc((size_t)D.nent + 1, sizeof(*D.ent));
+    for (int i = 0; i < D.nent; i++) {
+        D.ent[i].m = member_index(PQgetvalue(r, i, 0));
+        copy(D.ent[i].sym, sizeof(D.ent[i].sym), r, i, 1);
+        D.ent[i].sev = atoi(PQgetvalue(r, i, 2));
+        D.ent[i].t = atoll(PQgetvalue(r, i, 3));
+    }
+    PQclear(r);
+
+    r = fetch("SELECT member_id, id, medication_id, started_on - DATE '1970-01-01', "
+              "stopped_on - DATE '1970-01-01', stop_reason, "
+              "(extract(epoch FROM created_at) * 1000000)::bigint FROM medication");
+    D.nmed = PQntuples(r);
+    D.med = calloc((size_t)D.nmed + 1, sizeof(*D.med));
+    for (int i = 0; i < D.nmed; i++) {
+        struct med *m = &D.med[i];
+        m->m = member_index(PQgetvalue(r, i, 0));
+        copy(m->id, sizeof(m->id), r, i, 1);
+        copy(m->drug, sizeof(m->drug), r, i, 2);
+        m->start = atoi(PQgetvalue(r, i, 3));
+        m->stop = int_or_none(r, i, 4);
+        copy(m->reason, sizeof(m->reason), r, i, 5);
+        m->created = atoll(PQgetvalue(r, i, 6));
+    }
+    PQclear(r);
+    qsort(D.med, (size_t)D.nmed, sizeof(*D.med), cmp_med);
+
+    r = fetch("SELECT member_id, id, medication_ref, evaluated_on - DATE '1970-01-01', "
+              "(extract(epoch FROM created_at) * 1000000)::bigint, effectiveness, adherence "
+              "FROM medication_evaluation");
+    D.nev = PQntuples(r);
+    D.ev = calloc((size_t)D.nev + 1, sizeof(*D.ev));
+    for (int i = 0; i < D.nev; i++) {
+        struct eval *e = &D.ev[i];
+        struct med key;
+        e->m = member_index(PQgetvalue(r, i, 0));
+        copy(e->id, sizeof(e->id), r, i, 1);
+        copy(key.id, sizeof(key.id), r, i, 2);
+        struct med *m = bsearch(&key, D.med, (size_t)D.nmed, sizeof(key), cmp_med);
+        ck_assert_ptr_nonnull(m);
+        e->med = (int)(m - D.med);
+        e->on = atoi(PQgetvalue(r, i, 3));
+        e->created = atoll(PQgetvalue(r, i, 4));
+        copy(e->eff, sizeof(e->eff), r, i, 5);
+        copy(e->adh, sizeof(e->adh), r, i, 6);
+    }
+    PQclear(r);
+    qsort(D.ev, (size_t)D.nev, sizeof(*D.ev), cmp_eval);
+
+    r = fetch("SELECT member_id, evaluation_ref, symptom_id, severity FROM evaluation_side_effect");
+    D.nse = PQntuples(r);
+    D.se = calloc((size_t)D.nse + 1, sizeof(*D.se));
+    for (int i = 0; i < D.nse; i++) {
+        struct eval key;
+        D.se[i].m = member_index(PQgetvalue(r, i, 0));
+        copy(key.id, sizeof(key.id), r, i, 1);
+        struct eval *e = bsearch(&key, D.ev, (size_t)D.nev, sizeof(key), cmp_eval);
+        ck_assert_ptr_nonnull(e);
+        D.se[i].eval = (int)(e - D.ev);
+        copy(D.se[i].sym, sizeof(D.se[i].sym), r, i, 2);
+        copy(D.se[i].sev, sizeof(D.se[i].sev), r, i, 3);
+    }
+    PQclear(r);
+
+    r = fetch("SELECT id FROM catalog_symptom ORDER BY id");
+    D.ncat = PQntuples(r);
+    D.catalog = calloc((size_t)D.ncat + 1, sizeof(*D.catalog));
+    for (int i = 0; i < D.ncat; i++)
+        copy(D.catalog[i], sizeof(D.catalog[i]), r, i, 0);
+    PQclear(r);
+}
+
+/* ---- running the library's SQL ---- */
+
+static int cat_all(void *ctx, const char *kind, const char *id)
+{
+    (void)ctx;
+    (void)kind;
+    (void)id;
+    return 1;
+}
+
+static struct stats_cohort *cohort(const char *text)
+{
+    json_error_t e;
+    json_t *j = json_loads(text, 0, &e);
+    ck_assert_ptr_nonnull(j);
+    struct stats_cohort *c = stats_cohort_parse(j, "cohort", cat_all, NULL, NULL);
+    ck_assert_ptr_nonnull(c);
+    json_decref(j);
+    return c;
+}
+
+static struct stats_measure measure(const char *text)
+{
+    json_error_t e;
+    json_t *j = json_loads(text, 0, &e);
+    struct stats_measure m[STATS_MEASURES_MAX];
+    size_t n = 0;
+    ck_assert_ptr_nonnull(j);
+    ck_assert_int_eq(stats_measures_parse(j, NULL, cat_all, NULL, m, &n, NULL), 0);
+    json_decref(j);
+    return m[0];
+}
+
+static json_t *run(const struct stats_measure *m, const struct stats_population *pop)
+{
+    struct stats_sql sql;
+    struct stats_raw raw;
+    stats_sql_init(&sql);
+    stats_raw_init(&raw);
+    ck_assert_int_eq(stats_measure_sql(m, pop, &sql), 0);
+    PGresult *r = PQexecParams(conn, sql.text, sql.nparams, NULL, (const char *const *)sql.params,
+                               NULL, NULL, 0);
+    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s\n%s", PQerrorMessage(conn), sql.text);
+    for (int i = 0; i < PQntuples(r); i++)
+        ck_assert_int_eq(stats_raw_add(&raw, PQgetvalue(r, i, 0), atoll(PQgetvalue(r, i, 1))), 0);
+    PQclear(r);
+    json_t *o = stats_measure_release(m, &raw, &zero, pop->now);
+    ck_assert_ptr_nonnull(o);
+    stats_sql_free(&sql);
+    stats_raw_free(&raw);
+    return o;
+}
+
+/* ---- comparisons ---- */
+
+static bool is_suppressed(const json_t *v)
+{
+    return json_is_object(v) && json_object_size(v) == 1 &&
+           json_is_true(json_object_get(v, "suppressed"));
+}
+
+static void check_count(const json_t *v, int64_t truth, const char *what)
+{
+    int64_t want;
+    D.numbers++;
+    if (stats_release_count_value(truth, &want) != 0) {
+        ck_assert_msg(is_suppressed(v), "%s: true %lld should be suppressed", what,
+                      (long long)truth);
+        return;
+    }
+    ck_assert_msg(json_is_integer(v) && json_integer_value(v) == want,
+                  "%s: released %lld, want %lld (true %lld)", what,
+                  json_is_integer(v) ? (long long)json_integer_value(v) : -1LL, (long long)want,
+                  (long long)truth);
+}
+
+static void check_stat(const json_t *v, bool ok, double want, const char *what)
+{
+    D.numbers++;
+    if (!ok || !isfinite(want)) {
+        ck_assert_msg(is_suppressed(v), "%s should be suppressed", what);
+        return;
+    }
+    D.statistics++;
+    ck_assert_msg(json_is_number(v), "%s: not a number", what);
+    double got = json_number_value(v);
+    ck_assert_msg(fabs(got - want) <= 1e-9 * fmax(1.0, fabs(want)), "%s: %.17g, want %.17g", what,
+                  got, want);
+}
+
+static void check_ci(const json_t *v, bool ok, double lo, double hi, const char *what)
+{
+    if (!ok || !isfinite(lo) || !isfinite(hi)) {
+        D.numbers++;
+        ck_assert_msg(is_suppressed(v), "%s should be suppressed", what);
+        return;
+    }
+    ck_assert_msg(json_is_array(v) && json_array_size(v) == 2, "%s: not an interval", what);
+    check_stat(json_array_get(v, 0), true, lo, what);
+    check_stat(json_array_get(v, 1), true, hi, what);
+}
+
+static double clampd(double v, double lo, double hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* Mean and SD exactly as documented for released sums in hundredths (see stats/measure.c). */
+static void mean_sd(int64_t n, int64_t s, int64_t q, double centre, double lo, double hi,
+                    double *mean, double *sd)
+{
+    *mean = clampd((double)s / (100.0 * (double)n), lo, hi);
+    double var = ((double)q / 100.0 - (double)n * (*mean - centre) * (*mean - centre)) / (n - 1.0);
+    *sd = var > 0 ? sqrt(var) : 0;
+}
+
+static int64_t round_half_up_div(int64_t num, int64_t den) /* num >= 0, den > 0 */
+{
+    return (2 * num + den) / (2 * den);
+}
+
+/* ---- the population ---- */
+
+static bool in_cohort_a(const struct member *m)
+{
+    /* {"all":[{"age":{"min":20,"max":85}},{"any":[{"sex_at_birth":"female"},
+     * {"sex_at_birth":"intersex"},{"sex_at_birth":"unknown"}]}]}: an unset field never matches. */
+    if (!m->profile || m->birth_year == NONE || !m->sex[0])
+        return false;
+    int age = D.year - m->birth_year;
+    return age >= 20 && age <= 85 && strcmp(m->sex, "male") != 0;
+}
+
+static bool in_cohort_b(const struct member *m)
+{
+    /* {"age":{"min":0}} */
+    return m->profile && m->birth_year != NONE && D.year - m->birth_year >= 0;
+}
+
+static int select_pop(bool (*in)(const struct member *))
+{
+    int n = 0;
+    for (int i = 0; i < D.nmem; i++) {
+        D.mem[i].in_pop = D.mem[i].permitted && in(&D.mem[i]);
+        n += D.mem[i].in_pop;
+    }
+    return n;
+}
+
+/* ---- expected values per measure ---- */
+
+static void expect_count(const json_t *o, int npop)
+{
+    check_count(json_object_get(o, "count"), npop, "count");
+}
+
+static const char *age_band(const struct member *m, char *buf, size_t n)
+{
+    if (!m->profile || m->birth_year == NONE || D.year - m->birth_year < 0)
+        return "not_recorded";
+    int age = D.year - m->birth_year;
+    if (age >= 90)
+        return "90+";
+    snprintf(buf, n, "%d-%d", age / 10 * 10, age / 10 * 10 + 9);
+    return buf;
+}
+
+static void expect_breakdown(const json_t *o, int by)
+{
+    json_t *cells = json_object_get(o, "cells");
+    int64_t total = 0;
+    size_t ncodes;
+    const char *const *codes = stats_country_codes(&ncodes);
+    for (size_t c = 0; c < json_array_size(cells); c++) {
+        const char *value = json_string_value(json_object_get(json_array_get(cells, c), "value"));
+        int64_t truth = 0, shown;
+        for (int i = 0; i < D.nmem; i++) {
+            const struct member *m = &D.mem[i];
+            char buf[16];
+            const char *key;
+            if (!m->in_pop)
+                continue;
+            if (by == 0) {
+                key = age_band(m, buf, sizeof(buf));
+            } else if (by == 1) {
+                key = m->sex[0] ? m->sex : "not_recorded";
+            } else {
+                bool listed = false;
+                for (size_t k = 0; k < ncodes; k++)
+                    listed = listed || strcmp(codes[k], m->country) == 0;
+                key = !m->country[0] ? "not_recorded" : listed ? m->country : "other";
+            }
+            truth += strcmp(key, value) == 0;
+        }
+        check_count(json_object_get(json_array_get(cells, c), "count"), truth, value);
+        if (stats_release_count_value(truth, &shown) == 0)
+            total += shown;
+    }
+    ck_assert_uint_eq(json_array_size(cells), by == 0 ? 11 : by == 1 ? 5 : 251);
+    /* The total is the sum of the released cells, never of the true ones. */
+    ck_assert_int_eq(json_integer_value(json_object_get(o, "total")), total);
+    D.numbers++;
+}
+
+/* Per-member mean severity in hundredths over entries of sym with lo < t <= hi; -1 if none. */
+static int64_t member_m100(int m, const char *sym, int64_t lo, int64_t hi)
+{
+    int64_t s = 0, c = 0;
+    for (int i = 0; i < D.nent; i++)
+        if (D.ent[i].m == m && strcmp(D.ent[i].sym, sym) == 0 && D.ent[i].t > lo &&
+            D.ent[i].t <= hi) {
+            s += D.ent[i].sev;
+            c++;
+        }
+    return c ? round_half_up_div(100 * s, c) : -1;
+}
+
+static void expect_distribution(const json_t *o, const char *sym, int window)
+{
+    int64_t n = 0, s = 0, q = 0, h[11] = {0};
+    double exact_sum = 0, xs[NMEMBERS];
+    for (int i = 0; i < D.nmem; i++) {
+        if (!D.mem[i].in_pop)
+            continue;
+        int64_t v = member_m100(i, sym, D.now_us - window * DAY_US, D.now_us);
+        if (v < 0)
+            continue;
+        xs[n] = (double)v / 100.0;
+        exact_sum += (double)v;
+        n++;
+        s += v;
+        q += ((v - 500) * (v - 500) + 50) / 100;
+        h[(v + 50) / 100]++;
+    }
+    bool ok = n >= 11;
+    double mean = NAN, sd = NAN, lo = NAN, hi = NAN, hd[11];
+    for (int b = 0; b < 11; b++) {
+        hd[b] = (double)h[b];
+        char what[32];
+        snprintf(what, sizeof(what), "histogram %d", b);
+        check_count(
+            json_object_get(json_array_get(json_object_get(o, "histogram"), (size_t)b), "count"),
+            h[b], what);
+    }
+    if (ok) {
+        mean_sd(n, s, q, 5, 0, 10, &mean, &sd);
+        stats_t_ci(mean, sd, (double)n, &lo, &hi);
+        /* The documented rounding costs almost nothing against the plain statistics. */
+        ck_assert(fabs(mean - stats_mean(xs, (size_t)n)) < 1e-9);
+        ck_assert(fabs(sd - stats_sd(xs, (size_t)n)) < 0.01);
+    }
+    check_count(json_object_get(o, "n"), n, "distribution n");
+    check_stat(json_object_get(o, "mean"), ok, mean, "mean");
+    check_stat(json_object_get(o, "sd"), ok, sd, "sd");
+    check_ci(json_object_get(o, "mean_ci95"), ok, lo, hi, "mean ci");
+    check_stat(json_object_get(o, "q1"), ok, stats_hist_quantile(hd, 11, 0.25), "q1");
+    check_stat(json_object_get(o, "median"), ok, stats_hist_quantile(hd, 11, 0.5), "median");
+    check_stat(json_object_get(o, "q3"), ok, stats_hist_quantile(hd, 11, 0.75), "q3");
+}
+
+/* Period k of an entry time (0 = current), or -1 when outside 0..P-1. */
+static int period_of(int64_t t, bool week, int P)
+{
+    int k;
+    if (t > D.now_us)
+        return -1;
+    if (week) {
+        k = (int)((D.now_us - t) / (7 * DAY_US));
+    } else {
+        time_t sec = (time_t)(t >= 0 ? t / 1000000 : (t - 999999) / 1000000);
+        struct tm tm;
+        gmtime_r(&sec, &tm);
+        k = (D.year * 12 + D.month) - ((tm.tm_year + 1900) * 12 + tm.tm_mon + 1);
+    }
+    return k >= 0 && k < P ? k : -1;
+}
+
+static void expect_trend(const json_t *o, const char *sym, bool week, int P)
+{
+    int64_t n[104] = {0}, s[104] = {0}, q[104] = {0};
+    for (int i = 0; i < D.nmem; i++) {
+        int64_t ps[104] = {0}, pc[104] = {0};
+        if (!D.mem[i].in_pop)
+            continue;
+        for (int e = 0; e < D.nent; e++) {
+            int k;
+            if (D.ent[e].m != i || strcmp(D.ent[e].sym, sym) != 0 ||
+                (k = period_of(D.ent[e].t, week, P)) < 0)
+                continue;
+            ps[k] += D.ent[e].sev;
+            pc[k]++;
+        }
+        for (int k = 0; k < P; k++) {
+            if (!pc[k])
+                continue;
+            int64_t v = round_half_up_div(100 * ps[k], pc[k]);
+            n[k]++;
+            s[k] += v;
+            q[k] += ((v - 500) * (v - 500) + 50) / 100;
+        }
+    }
+    json_t *series = json_object_get(o, "series");
+    double x[104], y[104], w[104];
+    ck_assert_uint_eq(json_array_size(series), (size_t)P);
+    for (int i = 0; i < P; i++) {
+        int k = P - 1 - i;
+        json_t *p = json_array_get(series, (size_t)i);
+        double mean = NAN, sd = NAN, lo = NAN, hi = NAN;
+        bool ok = n[k] >= 11;
+        x[i] = i;
+        y[i] = 0;
+        w[i] = 0;
+        if (ok) {
+            mean_sd(n[k], s[k], q[k], 5, 0, 10, &mean, &sd);
+            stats_t_ci(mean, sd, (double)n[k], &lo, &hi);
+            y[i] = mean;
+            if (sd > 0)
+                w[i] = (double)n[k] / (sd * sd);
+        }
+        check_count(json_object_get(p, "n"), n[k], "period n");
+        check_stat(json_object_get(p, "mean"), ok, mean, "period mean");
+        check_ci(json_object_get(p, "ci95"), ok, lo, hi, "period ci");
+    }
+    struct stats_slope sl;
+    bool ok = stats_weighted_slope(x, y, w, (size_t)P, &sl) == 0;
+    check_stat(json_object_get(o, "slope_per_period"), ok, ok ? sl.slope : NAN, "slope");
+    check_ci(json_object_get(o, "slope_ci95"), ok, ok ? sl.lo : NAN, ok ? sl.hi : NAN, "slope ci");
+}
+
+static void expect_treatment(const json_t *o, const char *drug, const char *sym, int before,
+                             int after)
+{
+    int64_t n = 0, s = 0, q = 0, imp = 0, wor = 0;
+    for (int i = 0; i < D.nmem; i++) {
+        int first = INT_MAX;
+        if (!D.mem[i].in_pop)
+            continue;
+        for (int k = 0; k < D.nmed; k++)
+            if (D.med[k].m == i && strcmp(D.med[k].drug, drug) == 0 && D.med[k].start <= D.today &&
+                D.med[k].start < first)
+                first = D.med[k].start;
+        if (first == INT_MAX)
+            continue;
+        int64_t t0 = (int64_t)first * DAY_US;
+        if (t0 + after * DAY_US > D.now_us)
+            continue;
+        int64_t bs = 0, bc = 0, xs = 0, xc = 0;
+        for (int e = 0; e < D.nent; e++) {
+            const struct entry *en = &D.ent[e];
+            if (en->m != i || strcmp(en->sym, sym) != 0 || en->t < t0 - before * DAY_US ||
+                en->t >= t0 + after * DAY_US)
+                continue;
+            if (en->t < t0) {
+                bs += en->sev;
+                bc++;
+            } else {
+                xs += en->sev;
+                xc++;
+            }
+        }
+        if (!bc || !xc)
+            continue;
+        /* round half up of 100 (after - before), via the shifted non-negative numerator */
+        int64_t v = round_half_up_div(100 * (xs * bc - bs * xc + 10 * xc * bc), xc * bc) - 1000;
+        n++;
+        s += v;
+        q += (v * v + 50) / 100;
+        imp += v < 0;
+        wor += v > 0;
+    }
+    bool ok = n >= 11;
+    double mean = NAN, sd = NAN, lo = NAN, hi = NAN, p = NAN;
+    if (ok) {
+        mean_sd(n, s, q, 0, -10, 10, &mean, &sd);
+        stats_t_ci(mean, sd, (double)n, &lo, &hi);
+    }
+    bool sign_ok = ok && imp + wor >= 11;
+    if (sign_ok)
+        p = stats_sign_test_p((unsigned)imp, (unsigned)(imp + wor));
+    check_count(json_object_get(o, "n"), n, "treatment n");
+    check_count(json_object_get(o, "improved"), imp, "improved");
+    check_count(json_object_get(o, "worsened"), wor, "worsened");
+    check_stat(json_object_get(o, "mean_change"), ok, mean, "mean change");
+    check_stat(json_object_get(o, "sd_change"), ok, sd, "sd change");
+    check_ci(json_object_get(o, "mean_change_ci95"), ok, lo, hi, "change ci");
+    check_stat(json_object_get(o, "effect_size"), ok, ok ? stats_effect_size(mean, sd) : NAN,
+               "effect size");
+    check_stat(json_object_get(o, "sign_test_p"), sign_ok, p, "sign test");
+}
+
+/* Is evaluation a later than b (evaluated_on, created_at, id)? */
+static bool later_eval(const struct eval *a, const struct eval *b)
+{
+    if (a->on != b->on)
+        return a->on > b->on;
+    if (a->created != b->created)
+        return a->created > b->created;
+    return strcmp(a->id, b->id) > 0;
+}
+
+static bool later_stop(const struct med *a, const struct med *b)
+{
+    if (a->stop != b->stop)
+        return a->stop > b->stop;
+    if (a->created != b->created)
+        return a->created > b->created;
+    return strcmp(a->id, b->id) > 0;
+}
+
+static int severity_rank(const char *s)
+{
+    return !strcmp(s, "severe") ? 3 : !strcmp(s, "moderate") ? 2 : !strcmp(s, "mild") ? 1 : 0;
+}
+
+struct ranked {
+    const char *sym;
+    int rank;
+    int64_t count;
+};
+
+static int cmp_ranked(const void *a, const void *b)
+{
+    const struct ranked *x = a, *y = b;
+    if (x->rank != y->rank)
+        return y->rank - x->rank;
+    return strcmp(x->sym, y->sym);
+}
+
+static int cmp_top(const void *a, const void *b)
+{
+    const struct ranked *x = a, *y = b;
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    return strcmp(x->sym, y->sym);
+}
+
+static void expect_cells(const json_t *cells, const char *const *values, const int64_t *truth,
+                         size_t n, const char *what)
+{
+    ck_assert_uint_eq(json_array_size(cells), n);
+    for (size_t i = 0; i < n; i++) {
+        json_t *c = json_array_get(cells, i);
+        ck_assert_str_eq(json_string_value(json_object_get(c, "value")), values[i]);
+        check_count(json_object_get(c, "count"), truth[i], what);
+    }
+}
+
+static void expect_outcomes(const json_t *o, const char *drug)
+{
+    static const char *const eff[] = {"none",  "slight",    "moderate",
+                                      "major", "cant_tell", "not_rated"};
+    static const char *const adh[] = {"always", "usually", "sometimes", "never", "not_rated"};
+    static const char *const stop[] = {"side_effects",  "not_effective", "cost",     "remission",
+                                       "doctor_advice", "other",         "not_given"};
+    int64_t ne[6] = {0}, na[5] = {0}, ns[7] = {0}, nevaluated = 0;
+    struct ranked *top = calloc((size_t)D.ncat + 1, sizeof(*top));
+    for (int c = 0; c < D.ncat; c++)
+        top[c].sym = D.catalog[c];
+
+    for (int i = 0; i < D.nmem; i++) {
+        if (!D.mem[i].in_pop)
+            continue;
+        const struct eval *latest = NULL;
+        const struct med *stopped = NULL;
+        struct ranked mine[64];
+        int nmine = 0;
+        for (int e = 0; e < D.nev; e++) {
+            const struct eval *ev = &D.ev[e];
+            if (ev->m != i || strcmp(D.med[ev->med].drug, drug) != 0)
+                continue;
+            if (!latest || later_eval(ev, latest))
+                latest = ev;
+        }
+        for (int k = 0; k < D.nmed; k++) {
+            const struct med *m = &D.med[k];
+            if (m->m == i && strcmp(m->drug, drug) == 0 && m->stop != NONE && m->stop <= D.today &&
+                (!stopped || later_stop(m, stopped)))
+                stopped = m;
+        }
+        for (int x = 0; x < D.nse; x++) {
+            const struct side *se = &D.se[x];
+            if (se->m != i || !se->sym[0] || !strcmp(se->sev, "none") ||
+                strcmp(D.med[D.ev[se->eval].med].drug, drug) != 0)
+                continue;
+            int r = severity_rank(se->sev), j;
+            for (j = 0; j < nmine && strcmp(mine[j].sym, se->sym) != 0; j++)
+                ;
+            if (j == nmine) {
+                ck_assert_int_lt(nmine, 64);
+                mine[nmine++] = (struct ranked){se->sym, r, 0};
+            } else if (r > mine[j].rank) {
+                mine[j].rank = r;
+            }
+        }
+        qsort(mine, (size_t)nmine, sizeof(mine[0]), cmp_ranked);
+        for (int j = 0; j < nmine && j < STATS_SIDE_EFFECTS_PER_MEMBER; j++)
+            for (int c = 0; c < D.ncat; c++)
+                if (!strcmp(top[c].sym, mine[j].sym))
+                    top[c].count++;
+        if (latest) {
+            nevaluated++;
+            for (int k = 0; k < 6; k++)
+                ne[k] += !strcmp(latest->eff[0] ? latest->eff : "not_rated", eff[k]);
+            for (int k = 0; k < 5; k++)
+                na[k] += !strcmp(latest->adh[0] ? latest->adh : "not_rated", adh[k]);
+        }
+        if (stopped)
+            for (int k = 0; k < 7; k++)
+                ns[k] += !strcmp(stopped->reason[0] ? stopped->reason : "not_given", stop[k]);
+    }
+    check_count(json_object_get(o, "n_evaluated"), nevaluated, "n evaluated");
+    expect_cells(json_object_get(o, "effectiveness"), eff, ne, 6, "effectiveness");
+    expect_cells(json_object_get(o, "adherence"), adh, na, 5, "adherence");
+    expect_cells(json_object_get(o, "stop_reasons"), stop, ns, 7, "stop reason");
+
+    qsort(top, (size_t)D.ncat, sizeof(*top), cmp_top);
+    json_t *list = json_object_get(o, "side_effects");
+    size_t listed = 0;
+    bool ok = nevaluated >= 11;
+    for (int c = 0; c < D.ncat && listed < 10; c++) {
+        int64_t shown;
+        if (stats_release_count_value(top[c].count, &shown) != 0)
+            continue;
+        json_t *e = json_array_get(list, listed++);
+        ck_assert_ptr_nonnull(e);
+        ck_assert_str_eq(json_string_value(json_object_get(e, "symptom")), top[c].sym);
+        check_count(json_object_get(e, "count"), top[c].count, top[c].sym);
+        double lo = NAN, hi = NAN, k = clampd((double)top[c].count, 0, (double)nevaluated);
+        if (ok)
+            stats_wilson_ci(k, (double)nevaluated, &lo, &hi);
+        check_stat(json_object_get(e, "rate"), ok, ok ? k / (double)nevaluated : NAN, "rate");
+        check_ci(json_object_get(e, "ci95"), ok, lo, hi, "rate ci");
+    }
+    ck_assert_uint_eq(json_array_size(list), listed);
+    free(top);
+}
+
+static void expect_signal(const json_t *o, const char *drug, const char *sym)
+{
+    int64_t a = 0, b = 0, c = 0, d = 0;
+    for (int i = 0; i < D.nmem; i++) {
+        bool took = false, other = false, rep_this = false, rep_other = false;
+        if (!D.mem[i].in_pop)
+            continue;
+        for (int k = 0; k < D.nmed; k++) {
+            if (D.med[k].m != i || D.med[k].start > D.today)
+                continue;
+            if (!strcmp(D.med[k].drug, drug))
+                took = true;
+            else
+                other = true;
+        }
+        for (int x = 0; x < D.nse; x++) {
+            const struct side *se = &D.se[x];
+            const struct med *m = &D.med[D.ev[se->eval].med];
+            if (se->m != i || strcmp(se->sym, sym) != 0 || !strcmp(se->sev, "none") ||
+                m->start > D.today)
+                continue;
+            if (!strcmp(m->drug, drug))
+                rep_this = true;
+            else
+                rep_other = true;
+        }
+        if (took) {
+            a += rep_this;
+            b += !rep_this;
+        } else if (other) {
+            c += rep_other;
+            d += !rep_other;
+        }
+    }
+    json_t *t = json_object_get(o, "table");
+    check_count(json_object_get(t, "a"), a, "a");
+    check_count(json_object_get(t, "b"), b, "b");
+    check_count(json_object_get(t, "c"), c, "c");
+    check_count(json_object_get(t, "d"), d, "d");
+    struct stats_dispro dp = {0};
+    bool ok = a >= 11 && b >= 11 && c >= 11 && d >= 11 &&
+              stats_disproportionality((double)a, (double)b, (double)c, (double)d, &dp) == 0;
+    check_stat(json_object_get(o, "prr"), ok, dp.prr, "prr");
+    check_ci(json_object_get(o, "prr_ci95"), ok, dp.prr_lo, dp.prr_hi, "prr ci");
+    check_stat(json_object_get(o, "ror"), ok, dp.ror, "ror");
+    check_ci(json_object_get(o, "ror_ci95"), ok, dp.ror_lo, dp.ror_hi, "ror ci");
+    check_stat(json_object_get(o, "chi2"), ok, dp.chi2, "chi2");
+    check_stat(json_object_get(o, "chi2_p"), ok, dp.chi2_p, "chi2 p");
+}
+
+/* ---- the tests ---- */
+
+/* Two cohorts: a narrow one (age band and three of the four sexes) and everyone with an age. */
+static const char *const cohort_texts[2] = {
+    "{\"all\":[{\"age\":{\"min\":20,\"max\":85}},{\"any\":[{\"sex_at_birth\":\"female\"},"
+    "{\"sex_at_birth\":\"intersex\"},{\"sex_at_birth\":\"unknown\"}]}]}",
+    "{\"age\":{\"min\":0}}",
+};
+static bool (*const cohort_fns[2])(const struct member *) = {in_cohort_a, in_cohort_b};
+
+/* Connect, load every raw row, and fix now (after the data was generated). */
+static void prepare(void)
+{
+    conn = th_db();
+    memset(&D, 0, sizeof(D));
+    D.now = (int64_t)time(NULL);
+    D.now_us = D.now * 1000000;
+    D.today = (int)(D.now / 86400);
+    time_t t = (time_t)D.now;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    D.year = tm.tm_year + 1900;
+    D.month = tm.tm_mon + 1;
+    load_rows();
+    ck_assert_int_ge(D.nmem, 300);
+}
+
+static void finish(const char *what, long min_statistics)
+{
+    printf("measure_db %s: %d members, %ld released numbers compared, %ld of them statistics\n",
+           what, D.nmem, D.numbers, D.statistics);
+    /* The data must make the statistics real, not all suppressed. */
+    ck_assert_int_ge(D.statistics, min_statistics);
+    free(D.ent);
+    free(D.med);
+    free(D.ev);
+    free(D.se);
+    free(D.catalog);
+    PQfinish(conn);
+}
+
+/* The population for cohort k: its size; the parsed cohort goes to *c (free it). */
+static int population(int k, struct stats_cohort **c, struct stats_population *pop)
+{
+    *c = cohort(cohort_texts[k]);
+    *pop = (struct stats_population){.cohort = *c, .categories = 31, .now = D.now};
+    int npop = select_pop(cohort_fns[k]);
+    ck_assert_int_ge(npop, (k == 0 ? 80 : 200));
+    return npop;
+}
+
+START_TEST(population_and_count)
+{
+    prepare();
+    for (int k = 0; k < 2; k++) {
+        struct stats_cohort *c;
+        struct stats_population pop;
+        int npop = population(k, &c, &pop);
+        /* The SQL's member set is exactly the one computed here. */
+        struct stats_sql sql;
+        stats_sql_init(&sql);
+        ck_assert_int_eq(stats_population_sql(&pop, &sql), 0);
+        PGresult *r = PQexecParams(conn, sql.text, sql.nparams, NULL,
+                                   (const char *const *)sql.params, NULL, NULL, 0);
+        ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s", PQerrorMessage(conn));
+        ck_assert_int_eq(PQntuples(r), npop);
+        for (int i = 0; i < PQntuples(r); i++) {
+            int m = member_index(PQgetvalue(r, i, 0));
+            ck_assert_int_ge(m, 0);
+            ck_assert(D.mem[m].in_pop);
+        }
+        PQclear(r);
+        stats_sql_free(&sql);
+        struct stats_measure m = measure("[{\"type\":\"count\"}]");
+        json_t *o = run(&m, &pop);
+        expect_count(o, npop);
+        json_decref(o);
+        stats_cohort_free(c);
+    }
+    finish("count", 0);
+}
+END_TEST
+
+START_TEST(breakdowns)
+{
+    static const char *const by[] = {"age_band", "sex_at_birth", "country"};
+    prepare();
+    for (int k = 0; k < 2; k++) {
+        struct stats_cohort *c;
+        struct stats_population pop;
+        population(k, &c, &pop);
+        for (int b = 0; b < 3; b++) {
+            char text[96];
+            snprintf(text, sizeof(text), "[{\"type\":\"breakdown\",\"by\":\"%s\"}]", by[b]);
+            struct stats_measure m = measure(text);
+            json_t *o = run(&m, &pop);
+            expect_breakdown(o, b);
+            json_decref(o);
+        }
+        stats_cohort_free(c);
+    }
+    finish("breakdowns", 0);
+}
+END_TEST
+
+START_TEST(symptom_distributions)
+{
+    static const struct {
+        const char *sym;
+        int window;
+    } cases[] = {{"fatigue", 7}, {"fatigue", 30}, {"fatigue", 120}, {"nausea", 60}};
+    prepare();
+    for (int k = 0; k < 2; k++) {
+        struct stats_cohort *c;
+        struct stats_population pop;
+        population(k, &c, &pop);
+        for (size_t i = 0; i < NELEM(cases); i++) {
+            char text[128];
+            snprintf(text, sizeof(text),
+                     "[{\"type\":\"symptom_distribution\",\"symptom\":\"%s\",\"window_days\":%d}]",
+                     cases[i].sym, cases[i].window);
+            struct stats_measure m = measure(text);
+            json_t *o = run(&m, &pop);
+            expect_distribution(o, cases[i].sym, cases[i].window);
+            json_decref(o);
+        }
+        stats_cohort_free(c);
+    }
+    finish("distributions", 40);
+}
+END_TEST
+
+START_TEST(symptom_trends)
+{
+    prepare();
+    for (int k = 0; k < 2; k++) {
+        struct stats_cohort *c;
+        struct stats_population pop;
+        population(k, &c, &pop);
+        struct stats_measure m = measure("[{\"type\":\"symptom_trend\",\"symptom\":\"fatigue\","
+                                         "\"interval\":\"week\",\"periods\":18}]");
+        json_t *o = run(&m, &pop);
+        expect_trend(o, "fatigue", true, 18);
+        json_decref(o);
+        m = measure("[{\"type\":\"symptom_trend\",\"symptom\":\"fatigue\",\"interval\":\"month\","
+                    "\"periods\":5}]");
+        o = run(&m, &pop);
+        expect_trend(o, "fatigue", false, 5);
+        json_decref(o);
+        stats_cohort_free(c);
+    }
+    finish("trends", 60);
+}
+END_TEST
+
+START_TEST(treatment_effects)
+{
+    static const int ba[][2] = {{28, 28}, {14, 7}, {60, 30}};
+    prepare();
+    for (int k = 0; k < 2; k++) {
+        struct stats_cohort *c;
+        struct stats_population pop;
+        population(k, &c, &pop);
+        for (size_t i = 0; i < NELEM(ba); i++) {
+            char text[192];
+            snprintf(text, sizeof(text),
+                     "[{\"type\":\"treatment_effect\",\"medication\":\"metformin\","
+                     "\"symptom\":\"fatigue\",\"before_days\":%d,\"after_days\":%d}]",
+                     ba[i][0], ba[i][1]);
+            struct stats_measure m = measure(text);
+            json_t *o = run(&m, &pop);
+            expect_treatment(o, "metformin", "fatigue", ba[i][0], ba[i][1]);
+            json_decref(o);
+        }
+        stats_cohort_free(c);
+    }
+    finish("treatment", 20);
+}
+END_TEST
+
+START_TEST(medication_outcomes)
+{
+    static const char *const drugs[] = {"metformin", "ibuprofen"};
+    prepare();
+    for (int k = 0; k < 2; k++) {
+        struct stats_cohort *c;
+        struct stats_population pop;
+        population(k, &c, &pop);
+        for (size_t i = 0; i < NELEM(drugs); i++) {
+            char text[128];
+            snprintf(text, sizeof(text),
+                     "[{\"type\":\"medication_outcomes\",\"medication\":\"%s\"}]", drugs[i]);
+            struct stats_measure m = measure(text);
+            json_t *o = run(&m, &pop);
+            expect_outcomes(o, drugs[i]);
+            json_decref(o);
+        }
+        stats_cohort_free(c);
+    }
+    finish("outcomes", 40);
+}
+END_TEST
+
+START_TEST(side_effect_signals)
+{
+    static const char *const effects[] = {"nausea", "rash", "weight_gain"};
+    prepare();
+    for (int k = 0; k < 2; k++) {
+        struct stats_cohort *c;
+        struct stats_population pop;
+        population(k, &c, &pop);
+        for (size_t i = 0; i < NELEM(effects); i++) {
+            char text[160];
+            snprintf(text, sizeof(text),
+                     "[{\"type\":\"side_effect_signal\",\"medication\":\"metformin\","
+                     "\"side_effect\":\"%s\"}]",
+                     effects[i]);
+            struct stats_measure m = measure(text);
+            json_t *o = run(&m, &pop);
+            expect_signal(o, "metformin", effects[i]);
+            json_decref(o);
+        }
+        stats_cohort_free(c);
+    }
+    finish("signals", 16);
+}
+END_TEST
+
+static void populate(void)
+{
+    conn = th_db();
+    generate();
+    PQfinish(conn);
+    conn = NULL;
+}
+
+int main(void)
+{
+    gsl_set_error_handler_off();
+    th_start(NULL);
+    Suite *s = suite_create("measure_db");
+    TCase *tc = tcase_create("db");
+    tcase_set_timeout(tc, 300);
+    /* The population is generated once, before the tests (each runs in its own process). */
+    tcase_add_unchecked_fixture(tc, populate, NULL);
+    tcase_add_test(tc, population_and_count);
+    tcase_add_test(tc, breakdowns);
+    tcase_add_test(tc, symptom_distributions);
+    tcase_add_test(tc, symptom_trends);
+    tcase_add_test(tc, treatment_effects);
+    tcase_add_test(tc, medication_outcomes);
+    tcase_add_test(tc, side_effect_signals);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    th_stop();
+    return failed ? 1 : 0;
+}
