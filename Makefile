@@ -26,7 +26,7 @@ stop:
 test: build
 	@cd $(BUILD) && { ctest --output-on-failure -j2 --timeout 900; rc=$$?; \
 		grep -h '^[0-9]*%: Checks: ' Testing/Temporary/LastTest.log; \
-		pkill -f 'postgres -D /tmp/cc-test-' 2>/dev/null; exit $$rc; }
+		pkill -f '[p]ostgres -D /tmp/cc-test-' 2>/dev/null; exit $$rc; }
 
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan: deps
@@ -35,7 +35,7 @@ asan: deps
 	@cd build-asan && { ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j2 --timeout 1800; rc=$$?; \
 		grep -h '^[0-9]*%: Checks: ' Testing/Temporary/LastTest.log; \
-		pkill -f 'postgres -D /tmp/cc-test-' 2>/dev/null; exit $$rc; }
+		pkill -f '[p]ostgres -D /tmp/cc-test-' 2>/dev/null; exit $$rc; }
 
 bench: build
 	@CC_BENCH_DEPS=1 scripts/deps.sh

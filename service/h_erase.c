@@ -118,6 +118,17 @@ void h_erase_me(struct svc_req *req, struct svc_resp *resp)
         goto out;
     }
     in_tx = true;
+    /* Lock order: the member's consent lock (taken first by consent changes too), then the audit
+     * chain, then the rows; the same order everywhere means no deadlock with a concurrent consent
+     * change. */
+    const char *plock[] = {me};
+    PQclear(r = db_prep(req->db, "erase_member_lock",
+                        "SELECT pg_advisory_xact_lock(4004, hashtext($1::uuid::text))", 1, plock));
+    if (!r) {
+        svc_problem_db(resp, req->db);
+        goto out;
+    }
+    r = NULL;
     /* The audit row first: if it cannot be written, nothing is erased. */
     if (svc_audit(req, "account.erase", "account", me, NULL) < 0) {
         svc_problem_db(resp, req->db);

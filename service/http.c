@@ -246,12 +246,8 @@ static void dispatch(struct request *rq, struct svc_req *req, struct svc_resp *r
 out:
     if (in_tx) {
         if (resp->status < 400) {
-            if (db_cmd(req->db, "COMMIT") < 0) {
-                if (strcmp(db_sqlstate(req->db), "40001") == 0)
-                    svc_problem(resp, 409, "a concurrent change conflicted; retry", NULL);
-                else
-                    svc_problem_db(resp, req->db);
-            }
+            if (db_cmd(req->db, "COMMIT") < 0)
+                svc_problem_db(resp, req->db);
         } else {
             db_cmd(req->db, "ROLLBACK");
         }

@@ -10,19 +10,32 @@
 const char *svc_status_title(int status)
 {
     switch (status) {
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Error";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Content Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Content";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Error";
     }
 }
 
@@ -65,8 +78,8 @@ void svc_problem(struct svc_resp *resp, int status, const char *detail, json_t *
 {
     char type[64];
     snprintf(type, sizeof(type), "https://carecommons.example/problems/%d", status);
-    json_t *p = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", svc_status_title(status), "status",
-                          status, "detail", detail ? detail : svc_status_title(status));
+    json_t *p = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", svc_status_title(status),
+                          "status", status, "detail", detail ? detail : svc_status_title(status));
     if (p && errors && json_array_size(errors))
         json_object_set_new(p, "errors", errors);
     else
@@ -79,12 +92,17 @@ void svc_problem_field(struct svc_resp *resp, int status, const char *field, con
 {
     char detail[256];
     snprintf(detail, sizeof(detail), "%s: %s", field, message);
-    svc_problem(resp, status, detail, json_pack("[{s:s, s:s}]", "field", field, "message", message));
+    svc_problem(resp, status, detail,
+                json_pack("[{s:s, s:s}]", "field", field, "message", message));
 }
 
 void svc_problem_db(struct svc_resp *resp, struct db_conn *db)
 {
-    if (db_lost(db))
+    const char *state = db_sqlstate(db);
+    /* Serialization failure, deadlock: the request can simply be retried. */
+    if (!db_lost(db) && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0))
+        svc_problem(resp, 409, "a concurrent change conflicted with this request; retry it", NULL);
+    else if (db_lost(db))
         svc_problem(resp, 503, "the database is unavailable; try again shortly", NULL);
     else
         svc_problem(resp, 500, "the request could not be completed", NULL);
