@@ -495,61 +495,12 @@ out:
 
 /* ---- queries ---- */
 
-/* Categories a cohort criterion reads (consent.h bits). */
-static unsigned criterion_categories(const char *key)
-{
-    if (!strcmp(key, "age") || !strcmp(key, "sex_at_birth") || !strcmp(key, "country") ||
-        !strcmp(key, "postal_prefix"))
-        return CONSENT_DEMOGRAPHICS;
-    if (!strcmp(key, "condition"))
-        return CONSENT_CONDITIONS;
-    if (!strcmp(key, "symptom"))
-        return CONSENT_SYMPTOMS;
-    if (!strcmp(key, "medication") || !strcmp(key, "evaluation"))
-        return CONSENT_MEDICATIONS;
-    if (!strcmp(key, "goal"))
-        return CONSENT_GOALS;
-    return 0;
-}
-
 static const char *missing_name(unsigned need)
 {
     for (unsigned bit = 1; bit <= CONSENT_GOALS; bit <<= 1)
         if (need & bit)
             return consent_category_name(bit);
     return "some";
-}
-
-/* A query may only read the categories the study (and so every counted member's consent) covers.
- * Walks the already validated cohort JSON, naming the first criterion of each offending kind. */
-static void check_cohort_categories(struct svc_v *v, const json_t *node, const char *path,
-                                    unsigned cats, int depth)
-{
-    char sub[192];
-    const char *key;
-    json_t *val;
-    size_t i;
-
-    if (depth > STATS_COHORT_MAX_DEPTH || !json_is_object(node))
-        return;
-    json_object_foreach((json_t *)node, key, val)
-    {
-        snprintf(sub, sizeof(sub), "%s.%s", path, key);
-        if (!strcmp(key, "all") || !strcmp(key, "any")) {
-            for (i = 0; i < json_array_size(val); i++) {
-                char elem[224];
-                snprintf(elem, sizeof(elem), "%s[%zu]", sub, i);
-                check_cohort_categories(v, json_array_get(val, i), elem, cats, depth + 1);
-            }
-        } else if (!strcmp(key, "not")) {
-            check_cohort_categories(v, val, sub, cats, depth + 1);
-        } else {
-            unsigned need = criterion_categories(key) & ~cats;
-            if (need)
-                svc_v_error(v, sub, "reads %s data, which this study's categories do not include",
-                            missing_name(need));
-        }
-    }
 }
 
 static unsigned measure_categories(const struct stats_measure *m)
@@ -669,7 +620,7 @@ void h_study_query(struct svc_req *req, struct svc_resp *resp)
     else if (!(cohort = stats_cohort_parse(jcohort, "cohort", svc_research_catalog, &cat, &cerr)))
         add_stats_errors(&v, &cerr);
     else
-        check_cohort_categories(&v, jcohort, "cohort", cats, 1);
+        svc_cohort_check_categories(&v, jcohort, "cohort", cats, "study");
     if (!jmeasures)
         svc_v_error(&v, "measures", "is required");
     else if (stats_measures_parse(jmeasures, "measures", svc_research_catalog, &cat, ms, &nm,

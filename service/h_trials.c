@@ -282,54 +282,6 @@ static void check_cohort(struct svc_v *v, const json_t *j, const char *name,
     put(norm, name, json_deep_copy(j), oom);
 }
 
-/* Categories a cohort criterion reads (consent.h bits), as research counts them. */
-static unsigned criterion_categories(const char *key)
-{
-    if (!strcmp(key, "age") || !strcmp(key, "sex_at_birth") || !strcmp(key, "country") ||
-        !strcmp(key, "postal_prefix"))
-        return CONSENT_DEMOGRAPHICS;
-    if (!strcmp(key, "condition"))
-        return CONSENT_CONDITIONS;
-    if (!strcmp(key, "symptom"))
-        return CONSENT_SYMPTOMS;
-    if (!strcmp(key, "medication") || !strcmp(key, "evaluation"))
-        return CONSENT_MEDICATIONS;
-    if (!strcmp(key, "goal"))
-        return CONSENT_GOALS;
-    return 0;
-}
-
-/* Criteria may read only what the trial's categories (and so every matched member's consent)
- * cover. Walks an already validated cohort, naming each offending criterion. */
-static void check_reads(struct svc_v *v, const json_t *node, const char *path, unsigned cats,
-                        int depth)
-{
-    char sub[192];
-    const char *key;
-    json_t *val;
-
-    if (depth > STATS_COHORT_MAX_DEPTH || !json_is_object(node))
-        return;
-    json_object_foreach((json_t *)node, key, val)
-    {
-        snprintf(sub, sizeof(sub), "%s.%s", path, key);
-        if (!strcmp(key, "all") || !strcmp(key, "any")) {
-            for (size_t i = 0; i < json_array_size(val); i++) {
-                char elem[224];
-                snprintf(elem, sizeof(elem), "%s[%zu]", sub, i);
-                check_reads(v, json_array_get(val, i), elem, cats, depth + 1);
-            }
-        } else if (!strcmp(key, "not")) {
-            check_reads(v, val, sub, cats, depth + 1);
-        } else {
-            unsigned need = criterion_categories(key) & ~cats;
-            if (need)
-                svc_v_error(v, sub, "reads %s data, which the trial's categories do not include",
-                            consent_category_name(need & -need));
-        }
-    }
-}
-
 /* The trial as a whole (after a patch: the merged values): the breakdowns read demographics, and
  * the criteria only covered categories. */
 static void check_categories(struct svc_v *v, const json_t *incl, const json_t *excl, unsigned cats)
@@ -338,9 +290,9 @@ static void check_categories(struct svc_v *v, const json_t *incl, const json_t *
         svc_v_error(v, "categories",
                     "must include demographics: feasibility counts are broken down by age band "
                     "and country");
-    check_reads(v, incl, "inclusion", cats, 1);
+    svc_cohort_check_categories(v, incl, "inclusion", cats, "trial");
     if (excl && !json_is_null(excl))
-        check_reads(v, excl, "exclusion", cats, 1);
+        svc_cohort_check_categories(v, excl, "exclusion", cats, "trial");
 }
 
 /* Validate the trial fields of body (all of them when creating; those present when patching).

@@ -1,6 +1,8 @@
 /* The database side of research queries; see research.h. */
 #include "research.h"
 #include "db.h"
+#include "consent.h"
+#include "validate.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -137,4 +139,56 @@ out:
     PQclear(r);
     stats_sql_free(&sql);
     return rc;
+}
+
+/* Categories a cohort criterion reads (consent.h bits). */
+static unsigned criterion_categories(const char *key)
+{
+    if (!strcmp(key, "age") || !strcmp(key, "sex_at_birth") || !strcmp(key, "country") ||
+        !strcmp(key, "postal_prefix"))
+        return CONSENT_DEMOGRAPHICS;
+    if (!strcmp(key, "condition"))
+        return CONSENT_CONDITIONS;
+    if (!strcmp(key, "symptom"))
+        return CONSENT_SYMPTOMS;
+    if (!strcmp(key, "medication") || !strcmp(key, "evaluation"))
+        return CONSENT_MEDICATIONS;
+    if (!strcmp(key, "goal"))
+        return CONSENT_GOALS;
+    return 0;
+}
+
+static void check_categories(struct svc_v *v, const json_t *node, const char *path, unsigned cats,
+                             const char *owner, int depth)
+{
+    char sub[192];
+    const char *key;
+    json_t *val;
+
+    if (depth > STATS_COHORT_MAX_DEPTH || !json_is_object(node))
+        return;
+    json_object_foreach((json_t *)node, key, val)
+    {
+        snprintf(sub, sizeof(sub), "%s.%s", path, key);
+        if (!strcmp(key, "all") || !strcmp(key, "any")) {
+            for (size_t i = 0; i < json_array_size(val); i++) {
+                char elem[224];
+                snprintf(elem, sizeof(elem), "%s[%zu]", sub, i);
+                check_categories(v, json_array_get(val, i), elem, cats, owner, depth + 1);
+            }
+        } else if (!strcmp(key, "not")) {
+            check_categories(v, val, sub, cats, owner, depth + 1);
+        } else {
+            unsigned need = criterion_categories(key) & ~cats;
+            if (need)
+                svc_v_error(v, sub, "reads %s data, which the %s's categories do not include",
+                            consent_category_name(need & -need), owner);
+        }
+    }
+}
+
+void svc_cohort_check_categories(struct svc_v *v, const json_t *cohort, const char *path, unsigned cats,
+                                 const char *owner)
+{
+    check_categories(v, cohort, path, cats, owner, 1);
 }

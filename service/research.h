@@ -11,6 +11,8 @@
 #include "measure.h"
 
 #include <jansson.h>
+
+struct svc_v;
 #include <stdbool.h>
 
 struct db_conn;
@@ -44,5 +46,11 @@ json_t *svc_research_answer(struct db_conn *db, const struct stats_measure *m, s
  * Returns 0, or -1 on a database error. */
 int svc_research_record_uses(struct db_conn *db, const struct stats_population *pop,
                              const char *study_id, const char *title, unsigned categories);
+
+/* A query may only read the categories its study or trial covers (and so every counted member's
+ * consent). Walks an already validated cohort JSON (borrowed) and records an error at each criterion
+ * reading another category. owner names the object in messages ("study", "trial"). */
+void svc_cohort_check_categories(struct svc_v *v, const json_t *cohort, const char *path, unsigned cats,
+                                 const char *owner);
 
 #endif
