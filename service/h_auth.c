@@ -239,10 +239,11 @@ void h_logout(struct svc_req *req, struct svc_resp *resp)
                           1, params);
     if (!r) {
         svc_problem_db(resp, req->db);
-        return;
+        goto out;
     }
-    PQclear(r);
     svc_json(resp, 204, NULL);
+out:
+    PQclear(r);
 }
 
 void h_me(struct svc_req *req, struct svc_resp *resp)
@@ -256,9 +257,10 @@ void h_me(struct svc_req *req, struct svc_resp *resp)
     svc_problem(resp, 404, "no such account", NULL);
     if (!r) {
         svc_problem_db(resp, req->db);
-        return;
+        goto out;
     }
     if (PQntuples(r) == 1)
         svc_json(resp, 200, account_json(r));
+out:
     PQclear(r);
 }
