@@ -247,6 +247,31 @@ START_TEST(roles_and_admin_accounts)
 }
 END_TEST
 
+START_TEST(admin_cli_creates_privileged_accounts)
+{
+    char email[128], args[256], out[128];
+    struct th_resp r;
+    th_unique_email("first.admin", email, sizeof(email));
+    snprintf(args, sizeof(args), "admin create --email %s --role admin", email);
+    ck_assert_int_eq(th_cli(args, "a very long admin password\n", out, sizeof(out)), 0);
+    out[strcspn(out, "\n")] = '\0';
+    ck_assert_uint_eq(strlen(out), 36); /* the new account's id */
+    th_reqj("POST", "/v1/auth/login", NULL,
+            json_pack("{s:s,s:s}", "email", email, "password", "a very long admin password"), &r);
+    th_assert_status(&r, 200);
+    ck_assert_str_eq(json_string_value(json_object_get(r.json, "role")), "admin");
+    th_resp_free(&r);
+    /* Members are never made here; short passwords and unknown roles are refused. */
+    th_unique_email("cli.member", email, sizeof(email));
+    snprintf(args, sizeof(args), "admin create --email %s --role member", email);
+    ck_assert_int_eq(th_cli(args, "a very long password\n", out, sizeof(out)), 2);
+    snprintf(args, sizeof(args), "admin create --email %s --role researcher", email);
+    ck_assert_int_eq(th_cli(args, "short\n", out, sizeof(out)), 2);
+    const char *p[] = {email};
+    ck_assert_int_eq(th_sql_long("SELECT count(*) FROM account WHERE email = $1", 1, p), 0);
+}
+END_TEST
+
 START_TEST(malformed_bodies)
 {
     struct th_resp r;
@@ -389,6 +414,7 @@ int main(void)
     tcase_add_test(tc, login_throttling);
     tcase_add_test(tc, expired_revoked_and_garbled_tokens);
     tcase_add_test(tc, roles_and_admin_accounts);
+    tcase_add_test(tc, admin_cli_creates_privileged_accounts);
     tcase_add_test(tc, malformed_bodies);
     tcase_add_test(tc, oversized_body);
     tcase_add_test(tc, not_found_and_method_not_allowed);

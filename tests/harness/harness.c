@@ -262,6 +262,28 @@ void th_server_restart(const char *const *extra_env)
     server_up(extra_env ? extra_env : th.env);
 }
 
+int th_cli(const char *args, const char *stdin_text, char *out, size_t len)
+{
+    char input[300], cmd[4096];
+    snprintf(input, sizeof(input), "%s/cli-stdin", th.dir);
+    FILE *f = fopen(input, "w");
+    if (!f)
+        return -1;
+    fputs(stdin_text ? stdin_text : "", f);
+    fclose(f);
+    snprintf(cmd, sizeof(cmd),
+             "CARECOMMONS_DATABASE_URL='%s' CARECOMMONS_MIGRATE_DATABASE_URL='%s' %s %s <%s 2>>%s/cli.log",
+             th.app_url, th.owner_url, CC_SERVER_BIN, args, input, th.dir);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    size_t got = out && len ? fread(out, 1, len - 1, p) : 0;
+    if (out && len)
+        out[got] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 const char *th_base_url(void)
 {
     return th.base;

@@ -33,6 +33,9 @@ int th_server_try_start(const char *const *extra_env);
 /* SIGTERM the server and wait: its exit status. */
 int th_server_term(void);
 const char *th_base_url(void);
+/* Run the carecommons binary with the server's database settings: `carecommons <args>` with stdin_text
+ * on standard input. Its standard output goes to out (up to len bytes). Returns its exit status. */
+int th_cli(const char *args, const char *stdin_text, char *out, size_t len);
 const char *th_tmpdir(void);
 /* The server's log so far: a new malloc'd string. */
 char *th_server_log(void);
