@@ -4,6 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static double now_s(void)
@@ -93,6 +97,48 @@ START_TEST(service_role_owns_nothing)
 }
 END_TEST
 
+/* A raw loopback connection to the server with a request started but not finished. */
+static int open_partial(int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    const char *start = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+    ck_assert_int_eq(write(fd, start, strlen(start)), (ssize_t)strlen(start));
+    return fd;
+}
+
+START_TEST(per_ip_connection_limit)
+{
+    static const char *const env[] = {"CARECOMMONS_MAX_PER_IP=2", "CARECOMMONS_CONNECTION_TIMEOUT=5", NULL};
+    th_server_restart(env);
+    int port = atoi(strrchr(th_base_url(), ':') + 1);
+    int a = open_partial(port), b = open_partial(port), c = open_partial(port);
+    /* The third connection from this address is closed at once: reading gives EOF, not a response. */
+    char buf[64];
+    struct timeval tv = {.tv_sec = 3};
+    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    errno = 0;
+    ssize_t got = read(c, buf, sizeof(buf));
+    ck_assert_msg(got == 0 || (got < 0 && errno == ECONNRESET), "third connection: read %zd, errno %d", got,
+                  errno);
+    /* The first two still get their answers. */
+    const char *end = "\r\n";
+    ck_assert_int_eq(write(a, end, 2), 2);
+    setsockopt(a, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    ssize_t n = read(a, buf, sizeof(buf) - 1);
+    ck_assert_int_gt(n, 12);
+    buf[n] = '\0';
+    ck_assert_int_eq(strncmp(buf, "HTTP/1.1 200", 12), 0);
+    close(a);
+    close(b);
+    close(c);
+    th_server_restart(NULL);
+}
+END_TEST
+
 int main(void)
 {
     th_start(NULL);
@@ -105,6 +151,7 @@ int main(void)
     /* Stops and restarts the server, so it runs in the parent process, last. */
     TCase *tc2 = tcase_create("lifecycle");
     tcase_set_timeout(tc2, 180);
+    tcase_add_test(tc2, per_ip_connection_limit);
     tcase_add_test(tc2, sigterm_exits_cleanly_and_schema_guard);
     suite_add_tcase(s, tc2);
     SRunner *sr = srunner_create(s);
