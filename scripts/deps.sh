@@ -3,7 +3,8 @@
 # prints the exact command and stops.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libpq-dev postgresql postgresql-contrib libjansson-dev libgsl-dev
-      libmicrohttpd-dev libssl-dev openssl check libcurl4-openssl-dev curl python3 python3-jsonschema)
+      libmicrohttpd-dev libssl-dev openssl check libcurl4-openssl-dev curl python3 python3-jsonschema
+      python3-yaml)
 if [ "${CC_BENCH_DEPS:-0}" = 1 ]; then pkgs+=(wrk gnuplot-nox); fi
 missing=()
 for p in "${pkgs[@]}"; do

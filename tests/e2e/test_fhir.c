@@ -118,7 +118,7 @@ static int validate(const char *file, char *out, size_t outlen)
     ck_assert_msg(stat(schema, &st) == 0 && S_ISREG(st.st_mode),
                   "the FHIR R4 schema is missing: expected %s (shared/data beside the repository)",
                   schema);
-    snprintf(cmd, sizeof(cmd), "python3 '%s/tests/fhir/validate.py' --schema '%s' '%s' 2>&1",
+    snprintf(cmd, sizeof(cmd), CC_PYTHON3 " '%s/tests/fhir/validate.py' --schema '%s' '%s' 2>&1",
              CC_SOURCE_DIR, schema, file);
     FILE *p = popen(cmd, "r");
     ck_assert_ptr_nonnull(p);
