@@ -659,7 +659,8 @@ void h_study_query(struct svc_req *req, struct svc_resp *resp)
     if (!(r = db_prep(req->db, "res_cache_get",
                       "SELECT c.response, (s.epsilon_budget - s.epsilon_spent)::text "
                       "FROM study_cache c JOIN study s ON s.id = c.study_id "
-                      "WHERE c.study_id = $1 AND c.query_hash = $2 AND c.data_version = $3::bigint",
+                      "WHERE c.study_id = $1 AND c.query_hash = $2 AND c.data_version = $3::bigint "
+                      "AND cache_still_valid(c.at)",
                       3, p2))) {
         svc_problem_db(resp, req->db);
         goto out;

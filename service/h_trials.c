@@ -1035,7 +1035,7 @@ void h_trial_feasibility(struct svc_req *req, struct svc_resp *resp)
     cur = db_prep(req->db, "trial_feasibility_cached",
                   "SELECT (t.epsilon_budget - t.epsilon_spent)::text, c.body::text FROM trial t "
                   "LEFT JOIN trial_feasibility_cache c ON c.trial_id = t.id AND c.query_hash = $2 "
-                  "AND c.data_version = $3::bigint WHERE t.id = $1",
+                  "AND c.data_version = $3::bigint AND cache_still_valid(c.at) WHERE t.id = $1",
                   3, cparams);
     if (!cur || PQntuples(cur) != 1) {
         svc_problem_db(resp, req->db);

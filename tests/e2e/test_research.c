@@ -797,6 +797,39 @@ START_TEST(cached_repeats)
 }
 END_TEST
 
+/* A grant that expires changes no row (and so not the data version), yet its members must stop being
+ * counted at once: the cached answer is not reused past a grant's end. */
+START_TEST(cache_ends_when_a_grant_expires)
+{
+    char rt[64], id[37], ids[60][37];
+    struct th_resp a, b;
+    th_account("researcher", rt, NULL);
+    approved_study(rt, "5", NULL, id);
+    make_members("X07", 60, ids);
+    PGconn *conn = th_db();
+    exec_sql(conn,
+             "UPDATE consent_grant SET valid_until = date_trunc('second', now()) + interval '3 seconds' "
+             "WHERE member_id IN (SELECT member_id FROM member_profile WHERE postal_prefix = 'X07' "
+             "ORDER BY member_id LIMIT 40)",
+             0, NULL);
+    PQfinish(conn);
+    const char *text = "{'cohort':{'postal_prefix':'X07'},'measures':[{'type':'count','epsilon':1}]}";
+    query(rt, id, text, &a);
+    th_assert_status(&a, 200);
+    ck_assert(json_is_false(json_object_get(a.json, "cached")));
+    json_t *first = json_object_get(json_array_get(json_object_get(a.json, "results"), 0), "count");
+    ck_assert_msg(json_is_integer(first) && json_integer_value(first) >= 45, "before expiry: %s", a.body);
+    sleep(4);
+    query(rt, id, text, &b);
+    th_assert_status(&b, 200);
+    ck_assert(json_is_false(json_object_get(b.json, "cached")));
+    json_t *second = json_object_get(json_array_get(json_object_get(b.json, "results"), 0), "count");
+    ck_assert_msg(json_is_integer(second) && json_integer_value(second) <= 35, "after expiry: %s", b.body);
+    th_resp_free(&a);
+    th_resp_free(&b);
+}
+END_TEST
+
 /* Does the member's data-uses list show the study? */
 static bool uses_show(const char *token, const char *study)
 {
@@ -1049,6 +1082,7 @@ int main(void)
     tcase_add_test(tc, budget_exhaustion);
     tcase_add_test(tc, concurrent_queries_never_overspend);
     tcase_add_test(tc, cached_repeats);
+    tcase_add_test(tc, cache_ends_when_a_grant_expires);
     tcase_add_test(tc, consent_withdrawal_and_data_uses);
     tcase_add_test(tc, audit_row_has_no_values);
     tcase_add_test(tc, nobody_and_five_look_alike);
