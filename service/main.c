@@ -11,6 +11,7 @@
 
 #include <gsl/gsl_errno.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,7 +60,11 @@ static int cmd_serve(void)
         svc_consent_init() < 0 ||
         svc_metrics_init(svc_nroutes) < 0 || svc_http_start() < 0)
         goto out;
-    sigwait(&set, &sig);
+    /* Wait for a stop signal; meanwhile hand memory freed after bursts back to the system, so a
+     * flood of connections does not leave the process at its peak size. */
+    struct timespec tick = {.tv_sec = 5};
+    while ((sig = sigtimedwait(&set, NULL, &tick)) < 0)
+        malloc_trim(0);
     svc_log(LOG_INFO, "received %s; finishing in-flight requests", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     svc_http_stop();
     rc = 0;
