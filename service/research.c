@@ -141,6 +141,13 @@ out:
     return rc;
 }
 
+int svc_research_session(struct db_conn *db)
+{
+    /* Research sorts (trends over hundreds of thousands of entries) spill to disk at the default
+     * 4 MB; the setting ends with the request's transaction. */
+    return db_cmd(db, "SET LOCAL work_mem = '64MB'");
+}
+
 /* Categories a cohort criterion reads (consent.h bits). */
 static unsigned criterion_categories(const char *key)
 {

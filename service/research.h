@@ -53,4 +53,7 @@ int svc_research_record_uses(struct db_conn *db, const struct stats_population *
 void svc_cohort_check_categories(struct svc_v *v, const json_t *cohort, const char *path, unsigned cats,
                                  const char *owner);
 
+/* Settings for the rest of the request's transaction before computing aggregates. 0 or -1. */
+int svc_research_session(struct db_conn *db);
+
 #endif
