@@ -711,7 +711,8 @@ void h_study_query(struct svc_req *req, struct svc_resp *resp)
         struct tm tm;
         gmtime_r(&t, &tm);
         strftime(computed_at, sizeof(computed_at), "%Y-%m-%dT%H:%M:%SZ", &tm);
-        if (svc_research_session(req->db) < 0 || !(results = svc_research_answer(req->db, ms, nm, &pop))) {
+        if (svc_research_session(req->db) < 0 || svc_research_materialize(req->db, &pop) < 0 ||
+            !(results = svc_research_answer(req->db, ms, nm, &pop))) {
             svc_problem_db(resp, req->db);
             goto out;
         }

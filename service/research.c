@@ -141,6 +141,28 @@ out:
     return rc;
 }
 
+int svc_research_materialize(struct db_conn *db, struct stats_population *pop)
+{
+    struct stats_sql sql;
+    PGresult *r = NULL;
+    int rc = -1;
+
+    stats_sql_init(&sql);
+    if (stats_population_table_sql(pop, "cc_pop", &sql) < 0 ||
+        !(r = db_exec(db, sql.text, sql.nparams, (const char *const *)sql.params)))
+        goto out;
+    PQclear(r);
+    /* Real row counts for the plans that read it (the consent aggregate estimates one row). */
+    if (!(r = db_exec(db, "ANALYZE cc_pop", 0, NULL)))
+        goto out;
+    pop->table = "cc_pop";
+    rc = 0;
+out:
+    PQclear(r);
+    stats_sql_free(&sql);
+    return rc;
+}
+
 int svc_research_session(struct db_conn *db)
 {
     /* Research sorts (trends over hundreds of thousands of entries) spill to disk at the default

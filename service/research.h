@@ -53,6 +53,10 @@ int svc_research_record_uses(struct db_conn *db, const struct stats_population *
 void svc_cohort_check_categories(struct svc_v *v, const json_t *cohort, const char *path, unsigned cats,
                                  const char *owner);
 
+/* Compute the population (consent and cohort) once into a temporary table dropped at commit, and
+ * point pop->table at it, so every measure and the data_use upsert read it. 0 or -1. */
+int svc_research_materialize(struct db_conn *db, struct stats_population *pop);
+
 /* Settings for the rest of the request's transaction before computing aggregates. 0 or -1. */
 int svc_research_session(struct db_conn *db);
 

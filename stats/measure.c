@@ -645,11 +645,26 @@ static bool focus_ok(const struct stats_population *pop)
 }
 
 /* "WITH pop AS (...)": consented members (at now()) who match the cohort (at pop->now). */
+/* Table names reach SQL text, so only [a-z_]{1,63} from the server's own code. */
+static bool plain_identifier(const char *s)
+{
+    size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz_");
+    return n > 0 && n < 64 && s[n] == '\0';
+}
+
 static int pop_cte(struct bld *b, const struct stats_population *pop)
 {
     char focus[FOCUS_MAX * (STATS_CATALOG_ID_MAX + 1) + 3], num[16];
     size_t used = 0, i;
 
+    if (pop->table) {
+        if (!plain_identifier(pop->table))
+            return -1;
+        EMIT("WITH pop AS (SELECT member_id, birth_year, sex_at_birth, country FROM ");
+        EMIT("%s", pop->table);
+        EMIT(")");
+        return 0;
+    }
     if (!pop->cohort || pop->categories < 1 || pop->categories > 31 || !focus_ok(pop))
         return -1;
     focus[used++] = '{';
@@ -920,6 +935,31 @@ int stats_population_sql(const struct stats_population *pop, struct stats_sql *o
     len0 = out->len;
     np0 = out->nparams;
     if (pop_cte(b, pop) < 0 || stats_sql_append(out, " SELECT member_id FROM pop") < 0)
+        goto out;
+    rc = 0;
+out:
+    if (rc < 0)
+        rollback(out, len0, np0);
+    return rc;
+}
+
+int stats_population_table_sql(const struct stats_population *pop, const char *table,
+                               struct stats_sql *out)
+{
+    struct bld bb = {.s = out}, *b = &bb;
+    struct stats_population fresh;
+    size_t len0;
+    int np0, rc = -1;
+
+    if (!out || !pop || !table || !plain_identifier(table))
+        return -1;
+    fresh = *pop;
+    fresh.table = NULL;
+    len0 = out->len;
+    np0 = out->nparams;
+    if (stats_sql_append(out, "CREATE TEMP TABLE %s ON COMMIT DROP AS ", table) < 0 ||
+        pop_cte(b, &fresh) < 0 ||
+        stats_sql_append(out, " SELECT member_id, birth_year, sex_at_birth, country FROM pop") < 0)
         goto out;
     rc = 0;
 out:

@@ -103,11 +103,21 @@ struct stats_population {
     const char *const *focus; /* catalog condition ids (borrowed); empty for general research */
     size_t nfocus;            /* <= 32 */
     int64_t now;              /* unix seconds: the cohort's and the measures' "now" */
+    /* When set: the population was already materialised in this table (a plain identifier chosen by
+     * the server, never input; see stats_population_table_sql) and every query reads it instead of
+     * recomputing consent and cohort. */
+    const char *table;
 };
 
 /* Append "WITH pop AS (...) SELECT member_id FROM pop": one row per member counted. Returns 0,
  * or -1 (bad arguments, out of memory) leaving out as it was. */
 int stats_population_sql(const struct stats_population *pop, struct stats_sql *out);
+
+/* Append "CREATE TEMP TABLE <table> ON COMMIT DROP AS ..." holding the population (member_id,
+ * birth_year, sex_at_birth, country), computed once per request. table: a plain lower-case
+ * identifier from code. Same return as above. */
+int stats_population_table_sql(const struct stats_population *pop, const char *table,
+                               struct stats_sql *out);
 
 /* Append the measure's aggregate query: rows (k text, v bigint). Same return as above. */
 int stats_measure_sql(const struct stats_measure *m, const struct stats_population *pop,

@@ -1237,6 +1237,32 @@ START_TEST(sql_builders)
     ck_assert_int_eq(stats_population_sql(&pop, &sql), 0);
     ck_assert_str_eq(sql.params[3], "{}");
     stats_sql_free(&sql);
+
+    /* Materialised once: the table is built from the full population query, and every later query
+     * reads the table instead, with no parameters of its own. */
+    stats_sql_init(&sql);
+    ck_assert_int_eq(stats_population_table_sql(&pop, "cc_pop", &sql), 0);
+    const char *create = "CREATE TEMP TABLE cc_pop ON COMMIT DROP AS WITH pop AS (";
+    ck_assert_int_eq(strncmp(sql.text, create, strlen(create)), 0);
+    ck_assert_ptr_nonnull(strstr(sql.text, "consent_permitted_members('research'"));
+    ck_assert_int_eq(sql.nparams, 5);
+    stats_sql_free(&sql);
+    struct stats_population mat = pop;
+    mat.table = "cc_pop";
+    stats_sql_init(&sql);
+    ck_assert_int_eq(stats_measure_sql(&m, &mat, &sql), 0);
+    const char *head = "WITH pop AS (SELECT member_id, birth_year, sex_at_birth, country FROM cc_pop)";
+    ck_assert_int_eq(strncmp(sql.text, head, strlen(head)), 0);
+    ck_assert_ptr_null(strstr(sql.text, "consent_permitted_members"));
+    stats_sql_free(&sql);
+    /* Only plain identifiers reach the SQL text. */
+    stats_sql_init(&sql);
+    mat.table = "cc_pop; drop table account";
+    ck_assert_int_eq(stats_measure_sql(&m, &mat, &sql), -1);
+    ck_assert_int_eq(stats_population_table_sql(&pop, "Pop", &sql), -1);
+    ck_assert_int_eq(stats_population_table_sql(&pop, "", &sql), -1);
+    ck_assert_uint_eq(sql.len, 0);
+    stats_sql_free(&sql);
     stats_cohort_free(c);
 }
 END_TEST
