@@ -1,0 +1,1213 @@
+/* carecommons-gen: load a synthetic population into a fresh CareCommons database with COPY.
+ *
+ *   carecommons-gen --url URL [--members N] [--days D] [--seed S] [--sessions K] [--tokens FILE]
+ *
+ * URL is the schema owner's (cc_owner) or a superuser's: the loader disables the change-feed
+ * trigger (<table>_log, or <table>_log_insert since schema 0011) of the table it is loading
+ * inside each load transaction, so the same COMMIT (or ROLLBACK) enables it again and change_log
+ * stays empty; foreign keys, CHECKs, the consent triggers and the statement-level data-version
+ * triggers all stay in force. Rows are streamed as text COPY in 1 MiB PQputCopyData buffers,
+ * members in id order, CHUNK members per transaction. The model is in genmodel.h.
+ *
+ * Session tokens are derived from the seed ("ccbench-token-<seed>-<8 digits>", member index
+ * i = 1..K), so pgbench can form them too; they are written one per line to FILE, and the staff
+ * accounts' tokens (admin, researcher, coordinator) as "role token" lines to FILE.staff. They are
+ * predictable by design: use this only for benchmark databases (it refuses a database that already
+ * has accounts). */
+#include "auth.h"
+#include "genmodel.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <gsl/gsl_randist.h>
+
+#define MEMBERS_MAX 2000000 /* plans take about 500 bytes per member in memory */
+#define DAYS_MAX 3650
+#define CHUNK 2000          /* members per load transaction */
+#define COPY_BUF (1u << 20) /* bytes per PQputCopyData */
+#define ROW_MAX 4096        /* bytes one row may take */
+#define BENCH_PASSWORD "carecommons-bench"
+#define STAFF_N 3
+
+static const char *const staff_roles[STAFF_N] = {"admin", "researcher", "coordinator"};
+
+/* The run: options, the members' plans and the time axis. */
+struct gen {
+    PGconn *conn;
+    uint64_t seed;
+    int days;
+    uint32_t nmembers, nsessions;
+    struct gen_member *members; /* sorted by id */
+    int64_t now;                /* unix seconds at start */
+    int64_t day0;               /* days since 1970-01-01 of history day 0 */
+    char password_hash[SVC_HASH_MAX];
+    gsl_rng *rng;
+    double total_seconds;
+};
+
+/* A COPY in progress: rows are built in buf and sent whenever it fills. */
+struct copy {
+    PGconn *conn;
+    char *buf;
+    size_t len;
+    int64_t rows;
+    int failed;
+    int64_t cached_day; /* the date text of the last day formatted */
+    char day_text[11];
+};
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "carecommons-gen: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(1);
+}
+
+/* ---- text COPY formatting ---- */
+
+static int cp_flush(struct copy *c)
+{
+    if (c->failed)
+        return -1;
+    if (c->len && PQputCopyData(c->conn, c->buf, (int)c->len) != 1) {
+        fprintf(stderr, "carecommons-gen: COPY: %s", PQerrorMessage(c->conn));
+        c->failed = 1;
+        return -1;
+    }
+    c->len = 0;
+    return 0;
+}
+
+/* Room for one more row; flushes a full buffer. */
+static int cp_row(struct copy *c)
+{
+    if (c->len + ROW_MAX > COPY_BUF)
+        return cp_flush(c);
+    return c->failed ? -1 : 0;
+}
+
+static void cp_raw(struct copy *c, const char *s, size_t n)
+{
+    memcpy(c->buf + c->len, s, n);
+    c->len += n;
+}
+
+/* A text value, escaped for COPY, followed by a tab. Values are short (the caller bounds them). */
+static void cp_str(struct copy *c, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '\t' || *s == '\n' || *s == '\r') {
+            c->buf[c->len++] = '\\';
+            c->buf[c->len++] = *s == '\t' ? 't' : *s == '\n' ? 'n' : *s == '\r' ? 'r' : '\\';
+        } else {
+            c->buf[c->len++] = *s;
+        }
+    }
+    c->buf[c->len++] = '\t';
+}
+
+static void cp_null(struct copy *c)
+{
+    cp_raw(c, "\\N\t", 3);
+}
+
+static void cp_bool(struct copy *c, bool v)
+{
+    cp_raw(c, v ? "t\t" : "f\t", 2);
+}
+
+static void cp_int(struct copy *c, long long v)
+{
+    char tmp[24];
+    int n = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        c->buf[c->len++] = '-';
+    while (n)
+        c->buf[c->len++] = tmp[--n];
+    c->buf[c->len++] = '\t';
+}
+
+static void cp_uuid(struct copy *c, const uint8_t id[16])
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            c->buf[c->len++] = '-';
+        c->buf[c->len++] = hex[id[i] >> 4];
+        c->buf[c->len++] = hex[id[i] & 15];
+    }
+    c->buf[c->len++] = '\t';
+}
+
+/* Civil date of a day number (days since 1970-01-01), proleptic Gregorian. */
+static void civil(int64_t z, int *y, int *m, int *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+/* Day number of a civil date (inverse of civil). */
+static int64_t days_from_civil(int y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static const char *day_text(struct copy *c, int64_t day)
+{
+    if (day != c->cached_day) {
+        int y, m, d;
+        civil(day, &y, &m, &d);
+        snprintf(c->day_text, sizeof(c->day_text), "%04d-%02d-%02d", y, m, d);
+        c->cached_day = day;
+    }
+    return c->day_text;
+}
+
+static void two(struct copy *c, int v)
+{
+    c->buf[c->len++] = (char)('0' + v / 10);
+    c->buf[c->len++] = (char)('0' + v % 10);
+}
+
+/* A timestamptz in UTC from unix seconds. */
+static void cp_ts(struct copy *c, int64_t t)
+{
+    int64_t day = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+    int sec = (int)(t - day * 86400);
+    cp_raw(c, day_text(c, day), 10);
+    c->buf[c->len++] = ' ';
+    two(c, sec / 3600);
+    c->buf[c->len++] = ':';
+    two(c, sec / 60 % 60);
+    c->buf[c->len++] = ':';
+    two(c, sec % 60);
+    cp_raw(c, "+00\t", 4);
+}
+
+static void cp_date(struct copy *c, int64_t day)
+{
+    cp_raw(c, day_text(c, day), 10);
+    c->buf[c->len++] = '\t';
+}
+
+/* Ends the row (the last field's tab becomes a newline). */
+static void cp_end(struct copy *c)
+{
+    c->buf[c->len - 1] = '\n';
+    c->rows++;
+}
+
+/* ---- the database ---- */
+
+static int exec_ok(PGconn *conn, const char *sql)
+{
+    PGresult *r = PQexec(conn, sql);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!ok)
+        fprintf(stderr, "carecommons-gen: %s: %s", sql, PQerrorMessage(conn));
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+static int64_t query_int(PGconn *conn, const char *sql)
+{
+    PGresult *r = PQexec(conn, sql);
+    int64_t v = -1;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+        v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    else
+        fprintf(stderr, "carecommons-gen: %s: %s", sql, PQerrorMessage(conn));
+    PQclear(r);
+    return v;
+}
+
+/* Rows of one table for one member; returns 0 or -1. */
+typedef int (*row_fn)(struct gen *g, struct copy *c, const struct gen_member *m);
+
+struct table {
+    const char *name;
+    const char *columns;
+    const char *trigger; /* change feed: "<table>_log" (row trigger, schema 0003) or its
+                          * statement-level successor "<table>_log_insert" (0011); NULL: none */
+    row_fn rows;
+    row_fn staff; /* rows for the staff accounts (first chunk only), or NULL */
+    bool replan;  /* a row trigger queries the table itself: refresh its plans as it grows */
+};
+
+/* The name of t's change-feed insert trigger into out. Returns 0, or -1 when the table has
+ * neither form: loading would then fill change_log (or the schema moved on), so stop. */
+static int feed_trigger(struct gen *g, const struct table *t, char out[128])
+{
+    char ins[128];
+    snprintf(ins, sizeof(ins), "%s_insert", t->trigger);
+    const char *params[] = {t->name, t->trigger, ins};
+    PGresult *r = PQexecParams(g->conn,
+                               "SELECT tgname FROM pg_trigger WHERE tgrelid = $1::regclass "
+                               "AND NOT tgisinternal AND tgname IN ($2, $3) ORDER BY tgname",
+                               3, NULL, params, NULL, NULL, 0);
+    int rc = -1;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+        snprintf(out, 128, "%s", PQgetvalue(r, 0, 0));
+        rc = 0;
+    } else {
+        fprintf(stderr, "carecommons-gen: %s has no change-feed trigger %s or %s (%s)\n", t->name,
+                t->trigger, ins, PQerrorMessage(g->conn));
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* Load one table: a transaction per CHUNK members. Prints rows and seconds. */
+static int load(struct gen *g, const struct table *t)
+{
+    struct copy c = {.conn = g->conn, .cached_day = INT64_MIN};
+    char sql[512], trigger[128] = "";
+    double t0 = mono();
+    int rc = -1;
+
+    if (t->trigger && feed_trigger(g, t, trigger) < 0)
+        return -1;
+    if (!(c.buf = malloc(COPY_BUF)))
+        return -1;
+    for (uint32_t lo = 0; lo < g->nmembers; lo += CHUNK) {
+        uint32_t hi = lo + CHUNK < g->nmembers ? lo + CHUNK : g->nmembers;
+        if (exec_ok(g->conn, "BEGIN") < 0)
+            goto out;
+        if (trigger[0]) {
+            snprintf(sql, sizeof(sql), "ALTER TABLE %s DISABLE TRIGGER %s", t->name, trigger);
+            if (exec_ok(g->conn, sql) < 0)
+                goto out;
+        }
+        snprintf(sql, sizeof(sql), "COPY %s (%s) FROM STDIN", t->name, t->columns);
+        PGresult *r = PQexec(g->conn, sql);
+        if (PQresultStatus(r) != PGRES_COPY_IN) {
+            fprintf(stderr, "carecommons-gen: %s: %s", sql, PQerrorMessage(g->conn));
+            PQclear(r);
+            goto out;
+        }
+        PQclear(r);
+        if (lo == 0 && t->staff && t->staff(g, &c, NULL) < 0)
+            c.failed = 1;
+        for (uint32_t i = lo; i < hi && !c.failed; i++)
+            if (t->rows(g, &c, &g->members[i]) < 0)
+                c.failed = 1;
+        if (!c.failed)
+            cp_flush(&c);
+        if (PQputCopyEnd(g->conn, c.failed ? "generator failed" : NULL) != 1)
+            c.failed = 1;
+        r = PQgetResult(g->conn);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            fprintf(stderr, "carecommons-gen: COPY %s: %s", t->name, PQerrorMessage(g->conn));
+            c.failed = 1;
+        }
+        PQclear(r);
+        while ((r = PQgetResult(g->conn)))
+            PQclear(r);
+        if (c.failed)
+            goto out;
+        if (trigger[0]) {
+            snprintf(sql, sizeof(sql), "ALTER TABLE %s ENABLE TRIGGER %s", t->name, trigger);
+            if (exec_ok(g->conn, sql) < 0)
+                goto out;
+        }
+        if (exec_ok(g->conn, "COMMIT") < 0)
+            goto out;
+        /* consent_grant_limit counts the member's grants per row; a plan cached while the table
+         * was empty scans it whole, which makes the load quadratic. New statistics and fresh plans
+         * after chunk 1, 2, 4, 8, ... keep the index scan. */
+        uint32_t done = lo / CHUNK + 1;
+        if (t->replan && (done & (done - 1)) == 0) {
+            snprintf(sql, sizeof(sql), "ANALYZE %s", t->name);
+            if (exec_ok(g->conn, sql) < 0 || exec_ok(g->conn, "DISCARD PLANS") < 0)
+                goto out;
+        }
+    }
+    rc = 0;
+out:
+    if (rc < 0)
+        exec_ok(g->conn, "ROLLBACK");
+    double secs = mono() - t0;
+    g->total_seconds += secs;
+    printf("%-24s %12" PRId64 " rows %9.1f s %10.0f rows/s\n", t->name, c.rows, secs,
+           secs > 0 ? (double)c.rows / secs : 0.0);
+    fflush(stdout);
+    free(c.buf);
+    return rc;
+}
+
+/* ---- times ---- */
+
+static int64_t day_start(const struct gen *g, int32_t d)
+{
+    return (g->day0 + d) * 86400;
+}
+
+/* When the member joined: a fixed hour of their first day. */
+static int64_t joined_at(const struct gen *g, const struct gen_member *m)
+{
+    return day_start(g, m->join) + 9 * 3600 + (int64_t)(m->idx % 3600);
+}
+
+/* ---- rows ---- */
+
+static void token_of(const struct gen *g, uint32_t idx, char out[64])
+{
+    snprintf(out, 64, "ccbench-token-%" PRIu64 "-%08u", g->seed, idx);
+}
+
+static int rows_staff_accounts(struct gen *g, struct copy *c, const struct gen_member *unused)
+{
+    char email[96], name[64];
+    uint8_t id[16];
+    for (int i = 0; i < STAFF_N; i++) {
+        if (cp_row(c) < 0)
+            return -1;
+        gen_uuid(g->seed, GEN_ID_STAFF, (uint32_t)i, 0, 0, id);
+        snprintf(email, sizeof(email), "%s@bench.carecommons.example", staff_roles[i]);
+        snprintf(name, sizeof(name), "Bench %s", staff_roles[i]);
+        cp_uuid(c, id);
+        cp_str(c, email);
+        cp_str(c, name);
+        cp_str(c, staff_roles[i]);
+        cp_str(c, g->password_hash);
+        cp_ts(c, day_start(g, 0) - 86400 * 30);
+        cp_ts(c, day_start(g, 0) - 86400 * 30);
+        cp_end(c);
+    }
+    return 0;
+}
+
+static int rows_account(struct gen *g, struct copy *c, const struct gen_member *m)
+{
+    char email[96], name[32];
+    if (cp_row(c) < 0)
+        return -1;
+    snprintf(email, sizeof(email), "member%08u@bench.carecommons.example", m->idx);
+    snprintf(name, sizeof(name), "Member %u", m->idx);
+    cp_uuid(c, m->id);
+    cp_str(c, email);
+    cp_str(c, name);
+    cp_str(c, "member");
+    cp_str(c, g->password_hash);
+    cp_ts(c, joined_at(g, m));
+    cp_ts(c, joined_at(g, m));
+    cp_end(c);
+    return 0;
+}
+
+static void session_row(struct gen *g, struct copy *c, const uint8_t id[16], const char *token)
+{
+    char hash[65];
+    svc_sha256_hex(token, strlen(token), hash);
+    cp_str(c, hash);
+    cp_uuid(c, id);
+    cp_ts(c, g->now);
+    cp_ts(c, g->now + 30 * 86400);
+    cp_null(c);
+    cp_end(c);
+}
+
+static int rows_staff_sessions(struct gen *g, struct copy *c, const struct gen_member *unused)
+{
+    char token[64];
+    uint8_t id[16];
+    for (int i = 0; i < STAFF_N; i++) {
+        if (cp_row(c) < 0)
+            return -1;
+        gen_uuid(g->seed, GEN_ID_STAFF, (uint32_t)i, 0, 0, id);
+        snprintf(token, sizeof(token), "ccbench-token-%" PRIu64 "-%s", g->seed, staff_roles[i]);
+        session_row(g, c, id, token);
+    }
+    return 0;
+}
+
+static int rows_session(struct gen *g, struct copy *c, const struct gen_member *m)
+{
+    char token[64];
+    if (m->idx < 1 || m->idx > g->nsessions)
+        return 0;
+    if (cp_row(c) < 0)
+        return -1;
+    token_of(g, m->idx, token);
+    session_row(g, c, m->id, token);
+    return 0;
+}
+
+static int rows_profile(struct gen *g, struct copy *c, const struct gen_member *m)
+{
+    static const char *const genders[] = {"woman", "man", "non-binary"};
+    const struct gen_country *ct = gen_country(m->country);
+    const char *postal = gen_postal(m->country, m->postal);
+    if (cp_row(c) < 0)
+        return -1;
+    cp_uuid(c, m->id);
+    cp_int(c, m->birth_year);
+    cp_str(c, gen_sexes[m->sex]);
+    /* About a third say how they describe their gender. */
+    if (m->idx % 3 == 0)
+        cp_str(c, genders[m->sex < 2 ? m->sex : 2]);
+    else
+        cp_null(c);
+    cp_str(c, ct->code);
+    if (postal)
+        cp_str(c, postal);
+    else
+        cp_null(c);
+    cp_str(c, ct->timezone);
+    cp_ts(c, joined_at(g, m) + 120);
+    cp_ts(c, joined_at(g, m) + 120);
+    cp_end(c);
+    return 0;
+}
+
+static int custom_slot(const struct gen_member *m)
+{
+    for (int s = 0; s < m->nsyms; s++)
+        if (m->sym[s].def == GEN_CUSTOM_SYMPTOM)
+            return s;
+    return -1;
+}
+
+static int rows_custom(struct gen *g, struct copy *c, const struct gen_member *m)
+{
+    static const char *const names[] = {"Brain fog", "Jaw clicking", "Heavy legs", "Pins in feet",
+                                        "Morning stiffness in hands"};
+    int s = custom_slot(m);
+    uint8_t id[16];
+    if (s < 0)
+        return 0;
+    if (cp_row(c) < 0)
+        return -1;
+    gen_uuid(g->seed, GEN_ID_CUSTOM, m->idx, (uint32_t)s, 0, id);
+    cp_uuid(c, m->id);
+    cp_uuid(c, id);
+    cp_str(c, "symptom");
+    cp_str(c, names[m->idx % (sizeof(names) / sizeof(names[0]))]);
+    cp_ts(c, joined_at(g, m) + 600);
+    cp_ts(c, joined_at(g, m) + 600);
+    cp_end(c);
+    return 0;
+}
+
+static int rows_condition(struct gen *g, struct copy *c, const struct gen_member *m)
+{
+    static const char *const statuses[] = {"active", "remission", "resolved"};
+    uint8_t id[16];
+    for (int k = 0; k < m->nconds; k++) {
+        int y, mo, d;
+        char on[11];
+        if (cp_row(c) < 0)
+            return -1;
+        civil(g->day0 + m->diag_day[k], &y, &mo, &d);
+        /* diagnosed_date is the first day of what the member gave (schema CHECK). */
+        if (m->diag_prec[k] == 0) {
+            snprintf(on, sizeof(on), "%04d", y);
+            mo = d = 1;
+        } else if (m->diag_prec[k] == 1) {
+            snprintf(on, sizeof(on), "%04d-%02d", y, mo);
+            d = 1;
+        } else {
+            snprintf(on, sizeof(on), "%04d-%02d-%02d", y, mo, d);
+        }
+        gen_uuid(g->seed, GEN_ID_CONDITION, m->idx, (uint32_t)k, 0, id);
+        cp_uuid(c, m->id);
+        cp_uuid(c, id);
+        cp_str(c, gen_condition_ids[m->cond[k]]);
+        cp_null(c);
+        cp_str(c, on);
+        cp_date(c, days_from_civil(y, mo, d));
+        cp_str(c, statuses[m->cond_status[k]]);
+        cp_null(c);
+        cp_ts(c, joined_at(g, m) + 300 + k);
+        cp_ts(c, joined_at(g, m) + 300 + k);
+        cp_end(c);
+    }
+    return 0;
+}
+
+/* When a medication row was written: at joining, or on its start day for a new one. */
+static int64_t med_written(const struct gen *g, const struct gen_member *m, int k)
+{
+    const struct gen_med *md = &m->med[k];
+    return md->fresh && md->start > m->join ? day_start(g, md->start) + 8 * 3600
+                                            : joined_at(g, m) + 400 + k;
+}
+
+static int rows_medication(struct gen *g, struct copy *c, const struct gen_member *m)
+{
+    uint8_t id[16], cond[16];
+    for (int k = 0; k < m->nmeds; k++) {
+        const struct gen_med *md = &m->med[k];
+        const struct gen_med_info *mi = gen_med_info(md->def);
+        int64_t written = med_written(g, m, k);
+        if (cp_row(c) < 0)
+            return -1;
+        gen_uuid(g->seed, GEN_ID_MEDICATION, m->idx, (uint32_t)k, 0, id);
+        gen_uuid(g->seed, GEN_ID_CONDITION, m->idx, (uint32_t)md->cond, 0, cond);
+        cp_uuid(c, m->id);
+        cp_uuid(c, id);
+        cp_str(c, mi->id);
+        cp_null(c);
+        cp_str(c, mi->amount);
+        cp_str(c, mi->unit);
+        cp_str(c, mi->freq_kind);
+        if (mi->freq_value)
+            cp_int(c, mi->freq_value);
+        else
+            cp_null(c);
+        cp_date(c, g->day0 + md->start);
+        if (md->stop != GEN_NO_STOP) {
+            cp_date(c, g->day0 + md->stop);
+            cp_str(c, gen_stop_reasons[md->stop_reason]);
+        } else {
+            cp_null(c);
+            cp_null(c);
+        }
+        cp_uuid(c, cond);
+        cp_null(c);
+        cp_ts(c, written);
+        cp_ts(c, md->stop != GEN_NO_STOP ? day_start(g, md->stop) + 20 * 3600 : written);
+        cp_end(c);
+    }
+    return 0;
+}
+
+static void dose_row(struct gen *g, struct copy *c, const struct gen_member *m, const uint8_t *med,
+                     uint32_t n, int64_t scheduled, bool has_schedule)
+{
+    uint8_t id[16];
+    const char *status, *reason = NULL;
+    int64_t taken = 0;
+    double u = gsl_rng_uniform(g->rng);
+
+    /* Without a schedule (as needed) the member records only what they took. */
+    if (u < m->adherence || !has_schedule) {
+        bool late = gsl_rng_uniform(g->rng) < 0.1;
+        status = late ? "late" : "taken";
+        taken = scheduled + (late ? 7200 + (int64_t)gsl_rng_uniform_int(g->rng, 10800)
+                                  : (int64_t)gsl_rng_uniform_int(g->rng, 1800));
+    } else if (gsl_rng_uniform(g->rng) < 0.6) {
+        status = "missed";
+    } else {
+        static const char *const reasons[] = {"felt unwell", "ran out", "away from home"};
+        status = "skipped";
+        reason = reasons[gsl_rng_uniform_int(g->rng, 3)];
+    }
+    gen_uuid(g->seed, GEN_ID_DOSE, m->idx, n, 0, id);
+    cp_uuid(c, m->id);
+    cp_uuid(c, id);
+    cp_uuid(c, med);
+    if (has_schedule)
+        cp_ts(c, scheduled);
+    else
+        cp_null(c);
+    if (taken)
+        cp_ts(c, taken);
+    else
+        cp_null(c);
+    cp_str(c, status);
+    if (reason)
+        cp_str(c, reason);
+    else
+        cp_null(c);
+    cp_ts(c, (taken ? taken : scheduled) + 600);
+    cp_ts(c, (taken ? taken : scheduled) + 600);
+    cp_end(c);
+}
+
+static int rows_dose(struct gen *g, struct copy *c, const struct gen_member *m)
+{
+    uint32_t n = 0;
+    if (!m->tracks_doses)
+        return 0;
+    gen_rng_seed(g->rng, g->seed, m->idx, GEN_S_DOSES);
+    int32_t first = g->days - GEN_DOSE_DAYS > m->join ? g->days - GEN_DOSE_DAYS : m->join;
+    for (int k = 0; k < m->nmeds; k++) {
+        const struct gen_med_info *mi = gen_med_info(m->med[k].def);
+        uint8_t med[16];
+        gen_uuid(g->seed, GEN_ID_MEDICATION, m->idx, (uint32_t)k, 0, med);
+        for (int32_t d = first; d < g->days; d++) {
+            if (!gen_med_active(m, k, d))
+                continue;
+            int64_t t = day_start(g, d);
+            if (mi->freq_kind[0] == 't') {
+                /* 08:00, then spread over the waking day. */
+                for (int i = 0; i < mi->freq_value; i++) {
+                    if (cp_row(c) < 0)
+                        return -1;
+                    int64_t at = t + 8 * 3600 + (int64_t)i * (12 * 3600 / mi->freq_value);
+                    dose_row(g, c, m, med, n++, at, true);
+                }
+            } else if (mi->freq_kind[0] == 'e') {
+                if ((d - m->med[k].start) % mi->freq_value != 0)
+                    continue;
+                if (cp_row(c) < 0)
+                    return -1;
+                dose_row(g, c, m, med, n++, t + 9 * 3600, true);
+            } else if (gsl_rng_uniform(g->rng) < 0.15) {
+                if (cp_row(c) < 0)
+                    return -1;
+                dose_row(g, c, m, med, n++, t + 10 * 3600 + (int64_t)(m->idx % 28800), false);
+            }
+        }
+    }
+    return 0;
+}
+
+/* Evaluation days of medication k: two weeks and six weeks after a new start (and the stop day),
+ * or one day in the history for a background medication. Returns how many (<= 3). */
+static int eval_days(const struct gen *g, const struct gen_member *m, int k, int32_t out[3])
+{
+    const struct gen_med *md = &m->med[k];
+    int n = 0;
+    if (!md->evaluated)
+        return 0;
+    if (!md->fresh) {
+        int32_t d = m->join + (int32_t)(m->idx % (uint32_t)(g->days - m->join));
+        out[n++] = d;
+        return n;
+    }
+    for (int i = 0; i < 2; i++) {
+        int32_t d = md->start + (i ? 42 : 14);
+        if (d < g->days && (md->stop == GEN_NO_STOP || d < md->stop))
+            out[n++] = d;
+    }
+    if (md->stop != GEN_NO_STOP && md->stop < g->days)
+        out[n++] = md->stop;
+    return n;
+}
+
+static bool side_effect_on(const struct gen_member *m, int k, int32_t d)
+{
+    int s = m->med[k].side;
+    return s >= 0 && d >= m->sym[s].start;
+}
+
+static int eval_rows(struct gen *g, struct copy *c, const struct gen_member *m, bool side_table)
+{
+    static const char *const eff[] = {"none", "slight", "moderate", "major", "cant_tell"};
+    static const char *const adh[] = {"always", "usually", "sometimes", "never"};
+    static const char *const sev[] = {"mild", "moderate", "severe"};
+    gen_rng_seed(g->rng, g->seed, m->idx, GEN_S_EVALUATIONS);
+    for (int k = 0; k < m->nmeds; k++) {
+        int32_t days[3];
+        int n = eval_days(g, m, k, days);
+        uint8_t med[16], id[16];
+        gen_uuid(g->seed, GEN_ID_MEDICATION, m->idx, (uint32_t)k, 0, med);
+        for (int j = 0; j < n; j++) {
+            /* Draw the same numbers in both passes so both tables agree. */
+            int e = gen_rate_effect(m, k, g->rng);
+            bool side = side_effect_on(m, k, days[j]);
+            int64_t at = day_start(g, days[j]) + 20 * 3600 + (int64_t)(m->idx % 3600);
+            gen_uuid(g->seed, GEN_ID_EVALUATION, m->idx, (uint32_t)k, (uint32_t)j, id);
+            if (cp_row(c) < 0)
+                return -1;
+            if (!side_table) {
+                cp_uuid(c, m->id);
+                cp_uuid(c, id);
+                cp_uuid(c, med);
+                cp_date(c, g->day0 + days[j]);
+                cp_str(c, eff[e]);
+                cp_str(c, adh[gen_rate_adherence(m)]);
+                cp_str(c, side ? (m->sym[m->med[k].side].base >= 5 ? "major" : "moderate")
+                               : (e >= 2 ? "none" : "slight"));
+                cp_null(c);
+                cp_ts(c, at);
+                cp_ts(c, at);
+                cp_end(c);
+            } else if (side) {
+                const struct gen_sym *sy = &m->sym[m->med[k].side];
+                cp_uuid(c, m->id);
+                cp_uuid(c, id);
+                cp_int(c, 0);
+                cp_str(c, gen_symptom_ids[sy->def]);
+                cp_null(c);
+                cp_str(c, sev[sy->base < 3.5f ? 0 : sy->base < 6.0f ? 1 : 2]);
+                cp_ts(c, at);
+                cp_ts(c, at);
+                cp_end(c);
+            }
+        }
+    }
+    return 0;
+}
+
+static int rows_evaluation(struct gen *g, struct copy *c, const struct gen_member *m)
+{
+    return eval_rows(g, c, m, false);
+}
+
+static int rows_side_effect(struct gen *g, struct copy *c, const struct gen_member *m)
+{
+    return eval_rows(g, c, m, true);
+}
+
+static bool goal_symptom(const struct gen_member *m)
+{
+    return m->goal == 0 && m->nsyms > 0 && m->sym[0].def != GEN_CUSTOM_SYMPTOM;
+}
+
+static int rows_goal(struct gen *g, struct copy *c, const struct gen_member *m)
+{
+    static const char *const statuses[] = {"active", "achieved", "abandoned"};
+    char title[128];
+    uint8_t id[16], med[16];
+    if (!goal_symptom(m) && m->goal != 1)
+        return 0;
+    if (cp_row(c) < 0)
+        return -1;
+    gen_uuid(g->seed, GEN_ID_GOAL, m->idx, 0, 0, id);
+    cp_uuid(c, m->id);
+    cp_uuid(c, id);
+    if (m->goal == 0) {
+        snprintf(title, sizeof(title), "Bring %s down to 3", gen_symptom_ids[m->sym[0].def]);
+        cp_str(c, title);
+        cp_str(c, "symptom_target");
+        cp_str(c, gen_symptom_ids[m->sym[0].def]);
+        cp_null(c);
+        cp_int(c, 3);
+        cp_str(c, "decrease");
+    } else {
+        gen_uuid(g->seed, GEN_ID_MEDICATION, m->idx, 0, 0, med);
+        snprintf(title, sizeof(title), "Take %s every day", gen_med_info(m->med[0].def)->id);
+        cp_str(c, title);
+        cp_str(c, "adherence");
+        cp_null(c);
+        cp_uuid(c, med);
+        cp_int(c, 90);
+        cp_str(c, "increase");
+    }
+    cp_date(c, g->day0 + g->days + 90);
+    cp_str(c, statuses[m->goal_status]);
+    cp_ts(c, joined_at(g, m) + 900);
+    cp_ts(c, joined_at(g, m) + 900);
+    cp_end(c);
+    return 0;
+}
+
+static int rows_progress(struct gen *g, struct copy *c, const struct gen_member *m)
+{
+    uint8_t id[16], goal[16];
+    char value[16];
+    if (!goal_symptom(m) && m->goal != 1)
+        return 0;
+    gen_rng_seed(g->rng, g->seed, m->idx, GEN_S_GOALS);
+    gen_uuid(g->seed, GEN_ID_GOAL, m->idx, 0, 0, goal);
+    /* Weekly; an abandoned goal stops getting progress two thirds of the way through. */
+    int32_t end = m->goal_status == 2 ? m->join + (g->days - m->join) * 2 / 3 : g->days;
+    uint32_t n = 0;
+    for (int32_t d = m->join + 7; d < end; d += 7) {
+        double v;
+        if (m->goal == 0) {
+            v = m->sym[0].base + gsl_ran_gaussian(g->rng, 0.8);
+            for (int k = 0; k < m->nmeds; k++)
+                v -= gen_med_effect(m, k, 0, d);
+            v = v < 0 ? 0 : v > 10 ? 10 : v;
+        } else {
+            v = 100.0 * m->adherence + gsl_ran_gaussian(g->rng, 5.0);
+            v = v < 0 ? 0 : v > 100 ? 100 : v;
+        }
+        snprintf(value, sizeof(value), "%.1f", v);
+        if (cp_row(c) < 0)
+            return -1;
+        gen_uuid(g->seed, GEN_ID_PROGRESS, m->idx, n++, 0, id);
+        int64_t at = day_start(g, d) + 19 * 3600;
+        cp_uuid(c, m->id);
+        cp_uuid(c, id);
+        cp_uuid(c, goal);
+        cp_str(c, value);
+        cp_ts(c, at);
+        cp_null(c);
+        cp_ts(c, at);
+        cp_ts(c, at);
+        cp_end(c);
+    }
+    return 0;
+}
+
+/* "{a,b}" of the member's condition ids for a disease-specific grant. */
+static void conditions_text(const struct gen_member *m, bool specific, char *out, size_t len)
+{
+    size_t used = 0;
+    out[used++] = '{';
+    for (int k = 0; specific && k < m->nconds; k++) {
+        int w =
+            snprintf(out + used, len - used, "%s%s", k ? "," : "", gen_condition_ids[m->cond[k]]);
+        if (w < 0 || (size_t)w >= len - used - 2)
+            break;
+        used += (size_t)w;
+    }
+    out[used++] = '}';
+    out[used] = '\0';
+}
+
+static int64_t grant_time(const struct gen *g, const struct gen_member *m, int32_t d)
+{
+    return day_start(g, d) + 10 * 3600 + (int64_t)(m->idx % 3600);
+}
+
+static int rows_grant(struct gen *g, struct copy *c, const struct gen_member *m)
+{
+    char conds[512];
+    uint8_t id[16];
+    for (int i = 0; i < m->ngrants; i++) {
+        const struct gen_grant *gr = &m->grant[i];
+        gen_uuid(g->seed, GEN_ID_GRANT, m->idx, (uint32_t)i, 0, id);
+        conditions_text(m, gr->disease_specific, conds, sizeof(conds));
+        for (int v = 1; v <= gr->versions; v++) {
+            bool last = v == gr->versions;
+            int64_t from = grant_time(g, m, v == 1 ? gr->day : gr->changed_day);
+            if (cp_row(c) < 0)
+                return -1;
+            cp_uuid(c, m->id);
+            cp_uuid(c, id);
+            cp_int(c, v);
+            cp_str(c, gr->deny ? "deny" : "permit");
+            cp_str(c, gen_purposes[gr->purpose]);
+            cp_int(c, last ? gr->categories : gr->categories_v1);
+            cp_str(c, conds);
+            cp_bool(c, gr->non_commercial);
+            cp_bool(c, gr->not_for_profit_only);
+            cp_ts(c, from);
+            if (gr->limited)
+                cp_ts(c, from + 730 * 86400);
+            else
+                cp_null(c);
+            cp_str(c, !last ? "superseded" : gr->withdrawn ? "withdrawn" : "active");
+            cp_int(c, 1);
+            cp_ts(c, from);
+            if (last && gr->withdrawn)
+                cp_ts(c, grant_time(g, m, gr->withdrawn_day));
+            else
+                cp_null(c);
+            cp_end(c);
+        }
+    }
+    return 0;
+}
+
+static int rows_event(struct gen *g, struct copy *c, const struct gen_member *m)
+{
+    uint8_t id[16];
+    for (int i = 0; i < m->ngrants; i++) {
+        const struct gen_grant *gr = &m->grant[i];
+        gen_uuid(g->seed, GEN_ID_GRANT, m->idx, (uint32_t)i, 0, id);
+        for (int v = 1; v <= gr->versions + (gr->withdrawn ? 1 : 0); v++) {
+            bool withdrawal = v > gr->versions;
+            int32_t d = withdrawal ? gr->withdrawn_day : v == 1 ? gr->day : gr->changed_day;
+            if (cp_row(c) < 0)
+                return -1;
+            cp_uuid(c, m->id);
+            cp_uuid(c, id);
+            cp_int(c, withdrawal ? gr->versions : v);
+            cp_str(c, withdrawal ? "withdrawn" : v == 1 ? "granted" : "changed");
+            cp_ts(c, grant_time(g, m, d));
+            cp_null(c);
+            cp_null(c);
+            cp_end(c);
+        }
+    }
+    return 0;
+}
+
+struct sym_ctx {
+    struct gen *g;
+    struct copy *c;
+    uint8_t custom[16];
+};
+
+static int emit_symptom(void *ctx, const struct gen_member *m, int32_t day, int slot, int severity,
+                        int second)
+{
+    static const char *const triggers[] = {"{stress}", "{\"poor sleep\"}", "{weather,stress}",
+                                           "{exercise}"};
+    struct sym_ctx *x = ctx;
+    struct copy *c = x->c;
+    const struct gen_sym *sy = &m->sym[slot];
+    uint8_t id[16];
+    if (cp_row(c) < 0)
+        return -1;
+    gen_uuid(x->g->seed, GEN_ID_ENTRY, m->idx, (uint32_t)day, (uint32_t)slot, id);
+    int64_t at = day_start(x->g, day) + second;
+    cp_uuid(c, m->id);
+    cp_uuid(c, id);
+    if (sy->def == GEN_CUSTOM_SYMPTOM) {
+        cp_null(c);
+        cp_uuid(c, x->custom);
+    } else {
+        cp_str(c, gen_symptom_ids[sy->def]);
+        cp_null(c);
+    }
+    cp_int(c, severity);
+    cp_ts(c, at);
+    /* The id's random bytes decide the optional fields: cheap and reproducible. */
+    if (id[1] < 26)
+        cp_int(c, 15 + id[2] % 240);
+    else
+        cp_null(c);
+    if (id[3] < 13)
+        cp_str(c, triggers[id[4] % 4]);
+    else
+        cp_null(c);
+    cp_null(c);
+    cp_ts(c, at + 30 + id[5]);
+    cp_ts(c, at + 30 + id[5]);
+    cp_end(c);
+    return 0;
+}
+
+static int rows_symptom(struct gen *g, struct copy *c, const struct gen_member *m)
+{
+    struct sym_ctx x = {.g = g, .c = c};
+    int s = custom_slot(m);
+    if (s >= 0)
+        gen_uuid(g->seed, GEN_ID_CUSTOM, m->idx, (uint32_t)s, 0, x.custom);
+    return gen_symptoms(m, g->seed, g->days, g->rng, emit_symptom, &x);
+}
+
+static const struct table tables[] = {
+    {"account", "id, email, display_name, role, password_hash, created_at, updated_at", NULL,
+     rows_account, rows_staff_accounts, false},
+    {"session", "token_hash, account_id, created_at, expires_at, revoked_at", NULL, rows_session,
+     rows_staff_sessions, false},
+    {"member_profile",
+     "member_id, birth_year, sex_at_birth, gender, country, postal_prefix, timezone, created_at, "
+     "updated_at",
+     "member_profile_log", rows_profile, NULL, false},
+    {"custom_item", "member_id, id, kind, name, created_at, updated_at", NULL, rows_custom, NULL,
+     false},
+    {"member_condition",
+     "member_id, id, condition_id, custom_id, diagnosed_on, diagnosed_date, status, note, "
+     "created_at, updated_at",
+     "member_condition_log", rows_condition, NULL, false},
+    {"medication",
+     "member_id, id, medication_id, custom_id, dose_amount, dose_unit, freq_kind, freq_value, "
+     "started_on, stopped_on, stop_reason, for_condition, note, created_at, updated_at",
+     "medication_log", rows_medication, NULL, false},
+    {"medication_dose",
+     "member_id, id, medication_ref, scheduled_at, taken_at, status, reason, created_at, "
+     "updated_at",
+     "medication_dose_log", rows_dose, NULL, false},
+    {"medication_evaluation",
+     "member_id, id, medication_ref, evaluated_on, effectiveness, adherence, burden, note, "
+     "created_at, updated_at",
+     "medication_evaluation_log", rows_evaluation, NULL, false},
+    {"evaluation_side_effect",
+     "member_id, evaluation_ref, ordinal, symptom_id, custom_id, severity, created_at, "
+     "updated_at",
+     "evaluation_side_effect_log", rows_side_effect, NULL, false},
+    {"goal",
+     "member_id, id, title, kind, symptom_id, medication_ref, target_value, direction, due_on, "
+     "status, created_at, updated_at",
+     "goal_log", rows_goal, NULL, false},
+    {"goal_progress", "member_id, id, goal_ref, value, recorded_at, note, created_at, updated_at",
+     "goal_progress_log", rows_progress, NULL, false},
+    {"consent_grant",
+     "member_id, id, version, effect, purpose, categories, conditions, non_commercial, "
+     "not_for_profit_only, valid_from, valid_until, status, policy_version, created_at, "
+     "withdrawn_at",
+     NULL, rows_grant, NULL, true},
+    {"consent_event", "member_id, grant_id, version, event, at, receipt_id, receipt", NULL,
+     rows_event, NULL, false},
+    {"symptom_entry",
+     "member_id, id, symptom_id, custom_id, severity, recorded_at, duration_minutes, triggers, "
+     "note, created_at, updated_at",
+     "symptom_entry_log", rows_symptom, NULL, false},
+};
+#define NTABLES (sizeof(tables) / sizeof(tables[0]))
+
+/* ---- main ---- */
+
+static int by_id(const void *a, const void *b)
+{
+    return memcmp(((const struct gen_member *)a)->id, ((const struct gen_member *)b)->id, 16);
+}
+
+static int write_tokens(const struct gen *g, const char *path)
+{
+    char token[64], staff[1024];
+    FILE *f = fopen(path, "w");
+    int rc = -1;
+    if (!f)
+        goto out;
+    for (uint32_t i = 1; i <= g->nsessions; i++) {
+        token_of(g, i, token);
+        if (fprintf(f, "%s\n", token) < 0)
+            goto out;
+    }
+    if (fclose(f) != 0) {
+        f = NULL;
+        goto out;
+    }
+    snprintf(staff, sizeof(staff), "%s.staff", path);
+    if (!(f = fopen(staff, "w")))
+        goto out;
+    for (int i = 0; i < STAFF_N; i++)
+        if (fprintf(f, "%s ccbench-token-%" PRIu64 "-%s\n", staff_roles[i], g->seed,
+                    staff_roles[i]) < 0)
+            goto out;
+    rc = fclose(f) == 0 ? 0 : -1;
+    f = NULL;
+out:
+    if (f)
+        fclose(f);
+    if (rc < 0)
+        fprintf(stderr, "carecommons-gen: cannot write %s: %s\n", path, strerror(errno));
+    return rc;
+}
+
+static long parse_long(const char *s, const char *name, long lo, long hi)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        die("--%s must be an integer from %ld to %ld", name, lo, hi);
+    return v;
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: carecommons-gen --url URL [--members N (100000)] [--days D (180)]\n"
+            "                       [--seed S (20240601)] [--sessions K (min(N, 10000))]\n"
+            "                       [--tokens FILE (bench-tokens.txt)]\n"
+            "URL: the schema owner's or a superuser's PostgreSQL URL of an empty CareCommons\n"
+            "database (migrations applied, no accounts).\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"members", required_argument, NULL, 'n'},  {"days", required_argument, NULL, 'd'},
+        {"seed", required_argument, NULL, 's'},     {"url", required_argument, NULL, 'u'},
+        {"sessions", required_argument, NULL, 'k'}, {"tokens", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+    };
+    struct gen g = {.seed = 20240601, .days = 180, .nmembers = 100000};
+    const char *url = NULL, *tokens = "bench-tokens.txt";
+    long sessions = -1;
+    int o, rc = 1;
+
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (o) {
+        case 'n':
+            g.nmembers = (uint32_t)parse_long(optarg, "members", 1, MEMBERS_MAX);
+            break;
+        case 'd':
+            g.days = (int)parse_long(optarg, "days", 7, DAYS_MAX);
+            break;
+        case 's':
+            g.seed = (uint64_t)parse_long(optarg, "seed", 0, 0x7fffffffL);
+            break;
+        case 'u':
+            url = optarg;
+            break;
+        case 'k':
+            sessions = parse_long(optarg, "sessions", 0, MEMBERS_MAX);
+            break;
+        case 't':
+            tokens = optarg;
+            break;
+        default:
+            usage();
+        }
+    }
+    if (!url || optind != argc)
+        usage();
+    g.nsessions = sessions < 0 ? (g.nmembers < 10000 ? g.nmembers : 10000)
+                               : (uint32_t)(sessions < g.nmembers ? sessions : g.nmembers);
+    g.now = (int64_t)time(NULL);
+    g.day0 = g.now / 86400 - g.days;
+    int year_now, mo, d;
+    civil(g.now / 86400, &year_now, &mo, &d);
+
+    g.conn = PQconnectdb(url);
+    if (PQstatus(g.conn) != CONNECTION_OK)
+        die("cannot connect: %s", PQerrorMessage(g.conn));
+    if (exec_ok(g.conn, "SET synchronous_commit = off") < 0)
+        goto out;
+    int64_t accounts = query_int(g.conn, "SELECT count(*) FROM account");
+    if (accounts != 0) {
+        if (accounts > 0)
+            fprintf(stderr,
+                    "carecommons-gen: the database already has %" PRId64
+                    " accounts; load into a fresh one\n",
+                    accounts);
+        goto out;
+    }
+    if (!(g.rng = gsl_rng_alloc(gsl_rng_taus2)) ||
+        !(g.members = calloc(g.nmembers, sizeof(*g.members))))
+        die("out of memory");
+    if (svc_password_hash(BENCH_PASSWORD, 600000, g.password_hash) < 0)
+        die("cannot hash the password");
+
+    double t0 = mono();
+    for (uint32_t i = 0; i < g.nmembers; i++)
+        gen_plan(&g.members[i], i + 1, g.seed, g.days, year_now, g.rng);
+    /* Loading in id order keeps each member's rows together and the primary keys append-only. */
+    qsort(g.members, g.nmembers, sizeof(*g.members), by_id);
+    printf("carecommons-gen: %u members, %d days, seed %" PRIu64 ", %u sessions (plans %.1f s)\n",
+           g.nmembers, g.days, g.seed, g.nsessions, mono() - t0);
+    if (write_tokens(&g, tokens) < 0)
+        goto out;
+    for (size_t i = 0; i < NTABLES; i++)
+        if (load(&g, &tables[i]) < 0)
+            goto out;
+    printf("%-24s %12s      %9.1f s\n", "total load", "", g.total_seconds);
+    /* Like autovacuum would after a bulk load: visibility map and statistics for the planner. */
+    char vacuum[1024] = "VACUUM (ANALYZE) ";
+    for (size_t i = 0; i < NTABLES; i++) {
+        strcat(vacuum, tables[i].name);
+        strcat(vacuum, i + 1 < NTABLES ? ", " : "");
+    }
+    t0 = mono();
+    if (exec_ok(g.conn, vacuum) < 0)
+        goto out;
+    printf("%-24s %12s      %9.1f s\n", "vacuum analyze", "", mono() - t0);
+    rc = 0;
+out:
+    free(g.members);
+    if (g.rng)
+        gsl_rng_free(g.rng);
+    PQfinish(g.conn);
+    return rc;
+}
