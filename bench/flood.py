@@ -6,6 +6,7 @@ usage: flood.py --url http://127.0.0.1:PORT --pid SERVER_PID [--connections 200]
 """
 import argparse
 import asyncio
+import os
 import random
 import sys
 import time
@@ -114,8 +115,11 @@ def main():
     print(f"flood: server RSS idle {idle / 1024:.1f} MiB, peak {peak / 1024:.1f} MiB, "
           f"10 s after {after / 1024:.1f} MiB")
     print(f"flood: /healthz after the flood: {status}")
-    ok = status == 200 and after <= idle * 1.25 + 4 * 1024
-    print("flood: " + ("PASS" if ok else "FAIL") + " (server up, memory back within 1.25x idle + 4 MiB)")
+    # Under AddressSanitizer freed memory sits in its quarantine, so only liveness is judged there.
+    check_memory = os.environ.get("CC_FLOOD_MEMORY", "1") != "0"
+    ok = status == 200 and (not check_memory or after <= idle * 1.25 + 4 * 1024)
+    print("flood: " + ("PASS" if ok else "FAIL") + " (server up" +
+          (", memory back within 1.25x idle + 4 MiB)" if check_memory else "; memory not judged under sanitizers)"))
     sys.exit(0 if ok else 1)
 
 
