@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static double now_s(void)
@@ -61,6 +63,29 @@ END_TEST
 START_TEST(sigterm_exits_cleanly_and_schema_guard)
 {
     struct th_resp r;
+    char email[128], token[64];
+    th_unique_email("inflight", email, sizeof(email));
+    th_register_login(email, "a long enough password", token, NULL);
+    /* A sign-in in flight (PBKDF2 keeps it busy for a while) when SIGTERM arrives still gets its
+     * answer, and the server then exits 0. */
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0) {
+        struct th_resp lr;
+        th_reqj("POST", "/v1/auth/login", NULL,
+                json_pack("{s:s,s:s}", "email", email, "password", "a long enough password"), &lr);
+        long st = lr.status;
+        ssize_t w = write(fds[1], &st, sizeof(st));
+        _exit(w == (ssize_t)sizeof(st) ? 0 : 1);
+    }
+    usleep(100000);
+    kill(th_server_pid(), SIGTERM);
+    long login_status = 0;
+    ck_assert_int_eq(read(fds[0], &login_status, sizeof(login_status)), (ssize_t)sizeof(login_status));
+    waitpid(child, NULL, 0);
+    ck_assert_int_eq(login_status, 200);
     ck_assert_int_eq(th_server_term(), 0);
     /* A database newer than the server knows: refuse to start. */
     ck_assert_int_eq(th_sql_long("WITH i AS (INSERT INTO schema_migrations (version, name) VALUES (9999, "

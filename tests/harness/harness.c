@@ -146,6 +146,11 @@ int th_server_try_start(const char *const *extra_env)
     return server_try_up(extra_env ? extra_env : th.env, &st) < 0 ? st : 0;
 }
 
+int th_server_pid(void)
+{
+    return th.server > 0 ? (int)th.server : 0;
+}
+
 int th_server_term(void)
 {
     int st = 0;

@@ -32,6 +32,8 @@ void th_server_restart(const char *const *extra_env);
 int th_server_try_start(const char *const *extra_env);
 /* SIGTERM the server and wait: its exit status. */
 int th_server_term(void);
+/* The server's process id (0 when it is not running). */
+int th_server_pid(void);
 const char *th_base_url(void);
 /* Run the carecommons binary with the server's database settings: `carecommons <args>` with stdin_text
  * on standard input. Its standard output goes to out (up to len bytes). Returns its exit status. */
