@@ -14,6 +14,8 @@
 #   CC_BENCH_RUNS         timed runs per query (20)
 #   CC_BENCH_ONLY         all | query | ingest (all)
 #   CC_BENCH_THREADS      server HTTP threads (32)      CC_BENCH_POOL  server DB connections (32)
+#   CC_BENCH_STATEMENT_TIMEOUT  server SQL statement timeout in ms (30000, the server's default;
+#                         raise it for 1,000,000 members, whose uncached queries can take longer)
 #   CC_PG_FSYNC           PostgreSQL fsync (on)         CC_BENCH_SHARED_BUFFERS (1GB)
 #   CC_BENCH_MAX_WAL      PostgreSQL max_wal_size (8GB; the WAL takes that much disk)
 #   CC_BENCH_OUT          results directory ($BUILD/bench-results); CSVs and the SVG go there
@@ -28,6 +30,7 @@ seed=${CC_BENCH_SEED:-20240601}
 only=${CC_BENCH_ONLY:-all}
 threads=${CC_BENCH_THREADS:-32}
 pool=${CC_BENCH_POOL:-32}
+statement_timeout=${CC_BENCH_STATEMENT_TIMEOUT:-30000}
 fsync=${CC_PG_FSYNC:-on}
 out=$(realpath -m "${CC_BENCH_OUT:-$build/bench-results}")
 export CC_BENCH_SECONDS=${CC_BENCH_SECONDS:-10}
@@ -55,7 +58,15 @@ bindir=$(pg_config --bindir 2>/dev/null || true)
 as_owner() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-dir= srv=
+dir='' srv='' size=''
+# On failure the server's and PostgreSQL's logs are kept in the results directory.
+keep_logs() {
+  [ -n "$dir" ] || return 0
+  mkdir -p "$out"
+  cp "$dir/server.log" "$out/failed-$size-server.log" 2>/dev/null || true
+  tail -n 2000 "$dir/pg/postgres.log" >"$out/failed-$size-postgres.log" 2>/dev/null || true
+  echo "run.sh: failed; logs in $out/failed-$size-*.log" >&2
+}
 down() {
   if [ -n "$srv" ]; then
     kill "$srv" 2>/dev/null || true
@@ -70,7 +81,12 @@ down() {
     dir=
   fi
 }
-trap down EXIT
+on_exit() {
+  local rc=$?
+  [ "$rc" = 0 ] || keep_logs
+  down
+}
+trap on_exit EXIT
 trap 'exit 130' INT TERM
 
 # PostgreSQL as scripts/pg.sh makes it (roles, database), restarted with room for pgbench at 256
@@ -88,7 +104,7 @@ pg_up() {
 server_up() {
   local port=$1
   CARECOMMONS_LISTEN=127.0.0.1:$port CARECOMMONS_KEY_FILE=$dir/key.pem CARECOMMONS_PUBLIC_URL=http://127.0.0.1:$port \
-    CARECOMMONS_THREADS=$threads CARECOMMONS_POOL_SIZE=$pool \
+    CARECOMMONS_THREADS=$threads CARECOMMONS_POOL_SIZE=$pool CARECOMMONS_STATEMENT_TIMEOUT=$statement_timeout \
     "$build/service/carecommons" serve 2>>"$dir/server.log" &
   srv=$!
   for _ in $(seq 1 300); do
@@ -128,6 +144,7 @@ check_rows() {
 : >"$out/query.csv.tmp"
 first=1
 for n in $sizes; do
+  size=$n
   echo "== $n members, $days days (load average $(cut -d' ' -f1-3 /proc/loadavg)) =="
   dir=$(mktemp -d /tmp/cc-bench-XXXXXX)
   chmod 755 "$dir"
