@@ -750,59 +750,108 @@ static int sql_mean_rows(struct bld *b, bool by_period)
     return 0;
 }
 
+/* Days since 1970-01-01 (UTC) of a Unix time, and its ISO weekday (1 = Monday; day 0 was a
+ * Thursday). Research windows are whole UTC days, so that the rollups answer them exactly. */
+static int64_t epoch_day(int64_t t)
+{
+    return t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+}
+
+static int iso_dow(int64_t day)
+{
+    return (int)(((day + 3) % 7 + 7) % 7) + 1;
+}
+
+/* A date as a parameter: DATE '1970-01-01' + $N. */
+static int emit_day(struct bld *b, int64_t day)
+{
+    EMIT("(DATE '1970-01-01' + ");
+    CHECK(param_int(b, day));
+    EMIT(")");
+    return 0;
+}
+
+/* Days [a, b] of one symptom of the population, as rows (member_id, s, n) read from the rollups:
+ * whole ISO weeks from symptom_week, the days before the first and after the last from
+ * symptom_day. At most 12 day rows and one row per week per member. */
+static int sql_days_rows(struct bld *b, const char *symptom, int64_t a, int64_t z)
+{
+    int64_t wa = a + (8 - iso_dow(a)) % 7; /* first Monday on or after a */
+    int64_t we = z - iso_dow(z) % 7;       /* last Sunday on or before z */
+
+    if (we - wa < 6) {
+        EMIT("SELECT r.member_id, r.s, r.n FROM symptom_day r WHERE r.symptom_id = ");
+        CHECK(ref_param(b, &b->sym_n, symptom));
+        EMIT(" AND r.day BETWEEN ");
+        CHECK(emit_day(b, a));
+        EMIT(" AND ");
+        CHECK(emit_day(b, z));
+        EMIT(" AND " IN_POP("r.member_id"));
+        return 0;
+    }
+    EMIT("SELECT r.member_id, r.s, r.n FROM symptom_week r WHERE r.symptom_id = ");
+    CHECK(ref_param(b, &b->sym_n, symptom));
+    EMIT(" AND r.week BETWEEN ");
+    CHECK(emit_day(b, wa));
+    EMIT(" AND ");
+    CHECK(emit_day(b, we - 6));
+    EMIT(" AND " IN_POP("r.member_id"));
+    if (wa > a || we < z) {
+        EMIT(" UNION ALL SELECT r.member_id, r.s, r.n FROM symptom_day r WHERE r.symptom_id = ");
+        CHECK(ref_param(b, &b->sym_n, symptom));
+        EMIT(" AND (r.day BETWEEN ");
+        CHECK(emit_day(b, a));
+        EMIT(" AND ");
+        CHECK(emit_day(b, wa - 1));
+        EMIT(" OR r.day BETWEEN ");
+        CHECK(emit_day(b, we + 1));
+        EMIT(" AND ");
+        CHECK(emit_day(b, z));
+        EMIT(") AND " IN_POP("r.member_id"));
+    }
+    return 0;
+}
+
+/* The last window_days UTC days, today included. */
 static int sql_distribution(struct bld *b, const struct stats_measure *m, int64_t now)
 {
-    EMIT(", per AS (SELECT e.member_id, sum(e.severity)::bigint AS s, count(*)::bigint AS c"
-         " FROM symptom_entry e WHERE " IN_POP("e.member_id") " AND e.symptom_id = ");
-    CHECK(ref_param(b, &b->sym_n, m->symptom));
-    EMIT(" AND e.recorded_at <= ");
-    CHECK(emit_now(b, now));
-    EMIT(" AND e.recorded_at > ");
-    CHECK(emit_now(b, now));
-    EMIT(" - make_interval(hours => 24 * ");
-    CHECK(param_int(b, m->window_days));
-    EMIT(") GROUP BY e.member_id)");
+    int64_t today = epoch_day(now);
+
+    EMIT(", per AS (SELECT x.member_id, sum(x.s)::bigint AS s, sum(x.n)::bigint AS c FROM (");
+    CHECK(sql_days_rows(b, m->symptom, today - m->window_days + 1, today));
+    EMIT(") x GROUP BY x.member_id)");
     return sql_mean_rows(b, false);
 }
 
+/* Week k: the ISO week (Monday to Sunday, UTC) k weeks before the current one. Month k: the
+ * calendar month (UTC) k months before the current one. Both end today. */
 static int sql_trend(struct bld *b, const struct stats_measure *m, int64_t now)
 {
-    char periods[16];
-    int p_n;
+    int64_t today = epoch_day(now), monday = today - (iso_dow(today) - 1);
 
-    snprintf(periods, sizeof(periods), "%d", m->periods);
-    EMIT(", e AS (SELECT e.member_id, e.severity, ");
     if (m->interval == STATS_INTERVAL_WEEK) {
-        /* Week k: floor((now - recorded_at) / 7 days), as the cohort language counts weeks. */
-        EMIT("floor(EXTRACT(epoch FROM ");
-        CHECK(emit_now(b, now));
-        EMIT(" - e.recorded_at) / 604800)::int AS k FROM symptom_entry e WHERE "
-             "e.recorded_at > ");
-        CHECK(emit_now(b, now));
-        EMIT(" - make_interval(hours => 168 * ");
-        CHECK((p_n = stats_sql_param(b->s, periods)));
-        EMIT("::int)");
-    } else {
-        /* Month k: calendar months (UTC) back from the month of now. */
-        EMIT("(EXTRACT(year FROM ");
-        CHECK(emit_now(b, now));
-        EMIT(" AT TIME ZONE 'UTC')::int * 12 + EXTRACT(month FROM ");
-        CHECK(emit_now(b, now));
-        EMIT(" AT TIME ZONE 'UTC')::int) - (EXTRACT(year FROM e.recorded_at AT TIME ZONE 'UTC')"
-             "::int * 12 + EXTRACT(month FROM e.recorded_at AT TIME ZONE 'UTC')::int) AS k"
-             " FROM symptom_entry e WHERE e.recorded_at >= (date_trunc('month', ");
-        CHECK(emit_now(b, now));
-        EMIT(" AT TIME ZONE 'UTC') - make_interval(months => ");
-        CHECK((p_n = stats_sql_param(b->s, periods)));
-        EMIT("::int - 1)) AT TIME ZONE 'UTC'");
+        EMIT(", per AS (SELECT r.member_id, (");
+        CHECK(emit_day(b, monday));
+        EMIT(" - r.week) / 7 AS k, r.s::bigint AS s, r.n::bigint AS c FROM symptom_week r"
+             " WHERE r.symptom_id = ");
+        CHECK(ref_param(b, &b->sym_n, m->symptom));
+        EMIT(" AND r.week BETWEEN ");
+        CHECK(emit_day(b, monday - 7 * (int64_t)(m->periods - 1)));
+        EMIT(" AND ");
+        CHECK(emit_day(b, monday));
+        EMIT(" AND " IN_POP("r.member_id") ")");
+        return sql_mean_rows(b, true);
     }
-    EMIT(" AND e.recorded_at <= ");
-    CHECK(emit_now(b, now));
-    EMIT(" AND " IN_POP("e.member_id") " AND e.symptom_id = ");
+    EMIT(", t AS (SELECT ");
+    CHECK(emit_day(b, today));
+    EMIT(" AS today), per AS (SELECT r.member_id, (EXTRACT(year FROM t.today)::int * 12"
+         " + EXTRACT(month FROM t.today)::int) - (EXTRACT(year FROM r.day)::int * 12"
+         " + EXTRACT(month FROM r.day)::int) AS k, sum(r.s)::bigint AS s, sum(r.n)::bigint AS c"
+         " FROM t, symptom_day r WHERE r.symptom_id = ");
     CHECK(ref_param(b, &b->sym_n, m->symptom));
-    EMIT("), per AS (SELECT member_id, k, sum(severity)::bigint AS s, count(*)::bigint AS c"
-         " FROM e WHERE k >= 0 AND k < $%d::int GROUP BY member_id, k)",
-         p_n);
+    EMIT(" AND r.day >= (date_trunc('month', t.today) - make_interval(months => ");
+    CHECK(param_int(b, m->periods - 1));
+    EMIT("))::date AND r.day <= t.today AND " IN_POP("r.member_id") " GROUP BY 1, 2)");
     return sql_mean_rows(b, true);
 }
 
@@ -812,23 +861,26 @@ static int sql_treatment(struct bld *b, const struct stats_measure *m, int64_t n
     int after_n;
 
     snprintf(after, sizeof(after), "%d", m->after_days);
-    EMIT(", st AS (SELECT md.member_id, (min(md.started_on)::timestamp AT TIME ZONE 'UTC') AS t0"
+    /* The windows are whole UTC days either side of the first start date d0, so the day rollup
+     * answers them exactly. */
+    EMIT(", st AS (SELECT md.member_id, min(md.started_on) AS d0,"
+         " (min(md.started_on)::timestamp AT TIME ZONE 'UTC') AS t0"
          " FROM medication md WHERE " IN_POP("md.member_id") " AND md.medication_id = ");
     CHECK(ref_param(b, &b->med_n, m->medication));
     EMIT(" AND md.started_on <= ");
     CHECK(emit_today(b, now));
     EMIT(" GROUP BY md.member_id), w AS (SELECT st.member_id,"
-         " coalesce(sum(e.severity) FILTER (WHERE e.recorded_at < st.t0), 0)::bigint AS bs,"
-         " count(*) FILTER (WHERE e.recorded_at < st.t0) AS bc,"
-         " coalesce(sum(e.severity) FILTER (WHERE e.recorded_at >= st.t0), 0)::bigint AS xs,"
-         " count(*) FILTER (WHERE e.recorded_at >= st.t0) AS xc"
-         " FROM st JOIN symptom_entry e ON e.member_id = st.member_id AND e.symptom_id = ");
+         " coalesce(sum(e.s) FILTER (WHERE e.day < st.d0), 0)::bigint AS bs,"
+         " coalesce(sum(e.n) FILTER (WHERE e.day < st.d0), 0)::bigint AS bc,"
+         " coalesce(sum(e.s) FILTER (WHERE e.day >= st.d0), 0)::bigint AS xs,"
+         " coalesce(sum(e.n) FILTER (WHERE e.day >= st.d0), 0)::bigint AS xc"
+         " FROM st JOIN symptom_day e ON e.member_id = st.member_id AND e.symptom_id = ");
     CHECK(ref_param(b, &b->sym_n, m->symptom));
-    EMIT(" AND e.recorded_at >= st.t0 - make_interval(hours => 24 * ");
+    EMIT(" AND e.day >= st.d0 - ");
     CHECK(param_int(b, m->before_days));
-    EMIT(") AND e.recorded_at < st.t0 + make_interval(hours => 24 * ");
+    EMIT(" AND e.day < st.d0 + ");
     CHECK((after_n = stats_sql_param(b->s, after)));
-    EMIT("::int) WHERE st.t0 + make_interval(hours => 24 * $%d::int) <= ", after_n);
+    EMIT("::int WHERE st.t0 + make_interval(hours => 24 * $%d::int) <= ", after_n);
     CHECK(emit_now(b, now));
     /* d100 + 1000 = round half up of 100 (after - before + 10), all in integers. */
     EMIT(" GROUP BY st.member_id), d AS (SELECT (200 * (xs * bc - bs * xc + 10 * xc * bc)"
@@ -1208,8 +1260,9 @@ static void period_label(const struct stats_measure *m, int64_t now, int k, char
     time_t t;
 
     if (m->interval == STATS_INTERVAL_WEEK) {
-        t = (time_t)(now - (int64_t)(k + 1) * 604800);
-        if (!gmtime_r(&t, &tm) || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        int64_t today = epoch_day(now);
+        t = (time_t)((today - (iso_dow(today) - 1) - 7 * (int64_t)k) * 86400);
+        if (!gmtime_r(&t, &tm) || strftime(buf, len, "%Y-%m-%d", &tm) == 0)
             snprintf(buf, len, "?");
         return;
     }

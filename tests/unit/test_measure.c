@@ -692,11 +692,11 @@ START_TEST(release_symptom_trend)
         ys[i] = means[k];
         w[i] = sizes[k] / (sds[k] * sds[k]);
     }
-    /* Period starts: now minus (k + 1) weeks. */
+    /* Period starts: the Mondays of ISO weeks, the current one last (now is Tuesday 2023-11-14). */
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(series, 0), "start")),
-                     "2023-10-17T22:13:20Z");
+                     "2023-10-23");
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(series, 3), "start")),
-                     "2023-11-07T22:13:20Z");
+                     "2023-11-13");
     struct stats_slope sl;
     ck_assert_int_eq(stats_weighted_slope(xs, ys, w, 4, &sl), 0);
     ck_assert(sl.slope > 0.5);
@@ -1182,8 +1182,12 @@ START_TEST(sql_builders)
         ck_assert_ptr_null(strstr(sql.text, "'rash'"));
         ck_assert_ptr_null(strstr(sql.text, "1700000000"));
         bool has_now = false;
-        for (int i = 0; i < sql.nparams; i++)
-            has_now = has_now || (sql.params[i] && strcmp(sql.params[i], "1700000000") == 0);
+        for (int i = 0; i < sql.nparams; i++) {
+            /* now itself, or a UTC day of the window (now is day 19675; windows are whole days) */
+            long d = sql.params[i] ? strtol(sql.params[i], NULL, 10) : 0;
+            has_now = has_now || (sql.params[i] && strcmp(sql.params[i], "1700000000") == 0) ||
+                      (d >= 19675 - 3650 && d <= 19675);
+        }
         /* Only the sex and country breakdowns and the count do not depend on the time. */
         ck_assert_msg(has_now == (t != 0 && t != 2 && t != 3), "%s", every_measure[t]);
         stats_sql_free(&sql);
@@ -1194,7 +1198,8 @@ START_TEST(sql_builders)
     ck_assert_int_eq(stats_measure_sql(&m, &pop, &sql), 0);
     bool has_periods = false, has_symptom = false;
     for (int i = 0; i < sql.nparams; i++) {
-        has_periods = has_periods || strcmp(sql.params[i], "17") == 0;
+        /* Weeks 0..16: the Monday 16 weeks before this week's (day 19674) is day 19562. */
+        has_periods = has_periods || strcmp(sql.params[i], "19562") == 0;
         has_symptom = has_symptom || strcmp(sql.params[i], "nausea") == 0;
     }
     ck_assert(has_periods && has_symptom);
@@ -1251,7 +1256,8 @@ START_TEST(sql_builders)
     mat.table = "cc_pop";
     stats_sql_init(&sql);
     ck_assert_int_eq(stats_measure_sql(&m, &mat, &sql), 0);
-    const char *head = "WITH pop AS (SELECT member_id, birth_year, sex_at_birth, country FROM cc_pop)";
+    const char *head =
+        "WITH pop AS (SELECT member_id, birth_year, sex_at_birth, country FROM cc_pop)";
     ck_assert_int_eq(strncmp(sql.text, head, strlen(head)), 0);
     ck_assert_ptr_null(strstr(sql.text, "consent_permitted_members"));
     stats_sql_free(&sql);
