@@ -5,7 +5,9 @@
  * here; the test fetches the raw rows and computes every aggregate itself in C (consent with
  * consent_evaluate, the cohort by its documented rules, windows, per-member means and changes,
  * latest evaluations, top side effects, the 2x2 table), then compares: counts exactly (as released,
- * after suppression and rounding), statistics to 1e-9. */
+ * after suppression and rounding), statistics to 1e-9. Symptom measures read the rollups of
+ * schema/0013, so a last phase writes entries at random (window edges included) and checks the
+ * rollups against a GROUP BY of the entries and the measures against the raw rows again. */
 #include "harness.h"
 
 #include "consent.h"
@@ -52,6 +54,8 @@ struct entry {
     char sym[65];
     int sev;
     int64_t t; /* microseconds */
+    int day, monday,
+        mon; /* UTC: days since 1970, that of its ISO week's Monday, year * 12 + month - 1 */
 };
 struct med {
     int m;
@@ -88,6 +92,7 @@ static struct {
     int ncat;
     int64_t now, now_us;
     int today, year, month;
+    int monday, mon; /* the current ISO week's Monday (days since 1970), year * 12 + month - 1 */
     long numbers, statistics;
 } D;
 
@@ -262,6 +267,19 @@ static void evaluate_consent(void)
     PQclear(r);
 }
 
+/* The UTC day (days since 1970), its ISO week's Monday and its month (year * 12 + month - 1) of a
+ * time in microseconds, from gmtime's calendar fields. */
+static void utc_days(int64_t us, int *day, int *monday, int *mon)
+{
+    int64_t sec = us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
+    time_t t = (time_t)sec;
+    struct tm tm;
+    ck_assert_ptr_nonnull(gmtime_r(&t, &tm));
+    *day = (int)(sec >= 0 ? sec / 86400 : -((-sec + 86399) / 86400));
+    *monday = *day - (tm.tm_wday + 6) % 7;
+    *mon = (tm.tm_year + 1900) * 12 + tm.tm_mon;
+}
+
 static void load_rows(void)
 {
     PGresult *r = fetch("SELECT a.id, p.member_id IS NOT NULL, p.birth_year, p.sex_at_birth, "
@@ -291,6 +309,7 @@ static void load_rows(void)
         copy(D.ent[i].sym, sizeof(D.ent[i].sym), r, i, 1);
         D.ent[i].sev = atoi(PQgetvalue(r, i, 2));
         D.ent[i].t = atoll(PQgetvalue(r, i, 3));
+        utc_days(D.ent[i].t, &D.ent[i].day, &D.ent[i].monday, &D.ent[i].mon);
     }
     PQclear(r);
 
@@ -561,13 +580,14 @@ static void expect_breakdown(const json_t *o, int by)
     D.numbers++;
 }
 
-/* Per-member mean severity in hundredths over entries of sym with lo < t <= hi; -1 if none. */
-static int64_t member_m100(int m, const char *sym, int64_t lo, int64_t hi)
+/* Per-member mean severity in hundredths over entries of sym on UTC days first..last; -1 if none.
+ */
+static int64_t member_m100(int m, const char *sym, int first, int last)
 {
     int64_t s = 0, c = 0;
     for (int i = 0; i < D.nent; i++)
-        if (D.ent[i].m == m && strcmp(D.ent[i].sym, sym) == 0 && D.ent[i].t > lo &&
-            D.ent[i].t <= hi) {
+        if (D.ent[i].m == m && strcmp(D.ent[i].sym, sym) == 0 && D.ent[i].day >= first &&
+            D.ent[i].day <= last) {
             s += D.ent[i].sev;
             c++;
         }
@@ -581,7 +601,8 @@ static void expect_distribution(const json_t *o, const char *sym, int window)
     for (int i = 0; i < D.nmem; i++) {
         if (!D.mem[i].in_pop)
             continue;
-        int64_t v = member_m100(i, sym, D.now_us - window * DAY_US, D.now_us);
+        /* The last window UTC days, all of today (also later than now). */
+        int64_t v = member_m100(i, sym, D.today - window + 1, D.today);
         if (v < 0)
             continue;
         xs[n] = (double)v / 100.0;
@@ -617,21 +638,33 @@ static void expect_distribution(const json_t *o, const char *sym, int window)
     check_stat(json_object_get(o, "q3"), ok, stats_hist_quantile(hd, 11, 0.75), "q3");
 }
 
-/* Period k of an entry time (0 = current), or -1 when outside 0..P-1. */
-static int period_of(int64_t t, bool week, int P)
+/* Period k of an entry (0 = current), or -1 when outside 0..P-1. Weeks: ISO weeks (UTC), the
+ * current one whole (also its days after today); months: calendar months (UTC) up to today. */
+static int period_of(const struct entry *e, bool week, int P)
 {
     int k;
-    if (t > D.now_us)
-        return -1;
     if (week) {
-        k = (int)((D.now_us - t) / (7 * DAY_US));
+        k = (D.monday - e->monday) / 7;
     } else {
-        time_t sec = (time_t)(t >= 0 ? t / 1000000 : (t - 999999) / 1000000);
-        struct tm tm;
-        gmtime_r(&sec, &tm);
-        k = (D.year * 12 + D.month) - ((tm.tm_year + 1900) * 12 + tm.tm_mon + 1);
+        if (e->day > D.today)
+            return -1;
+        k = D.mon - e->mon;
     }
     return k >= 0 && k < P ? k : -1;
+}
+
+/* The "start" label of period k: its Monday as YYYY-MM-DD, or its month as YYYY-MM. */
+static void period_start(bool week, int k, char *buf, size_t len)
+{
+    if (week) {
+        time_t t = (time_t)(D.monday - 7 * k) * 86400;
+        struct tm tm;
+        ck_assert_ptr_nonnull(gmtime_r(&t, &tm));
+        ck_assert_int_eq(tm.tm_wday, 1);
+        snprintf(buf, len, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    } else {
+        snprintf(buf, len, "%04d-%02d", (D.mon - k) / 12, (D.mon - k) % 12 + 1);
+    }
 }
 
 static void expect_trend(const json_t *o, const char *sym, bool week, int P)
@@ -644,7 +677,7 @@ static void expect_trend(const json_t *o, const char *sym, bool week, int P)
         for (int e = 0; e < D.nent; e++) {
             int k;
             if (D.ent[e].m != i || strcmp(D.ent[e].sym, sym) != 0 ||
-                (k = period_of(D.ent[e].t, week, P)) < 0)
+                (k = period_of(&D.ent[e], week, P)) < 0)
                 continue;
             ps[k] += D.ent[e].sev;
             pc[k]++;
@@ -666,6 +699,10 @@ static void expect_trend(const json_t *o, const char *sym, bool week, int P)
         json_t *p = json_array_get(series, (size_t)i);
         double mean = NAN, sd = NAN, lo = NAN, hi = NAN;
         bool ok = n[k] >= 11;
+        char start[48];
+        period_start(week, k, start, sizeof(start));
+        ck_assert_int_eq(json_integer_value(json_object_get(p, "period")), i);
+        ck_assert_str_eq(json_string_value(json_object_get(p, "start")), start);
         x[i] = i;
         y[i] = 0;
         w[i] = 0;
@@ -967,6 +1004,8 @@ static void prepare(void)
     gmtime_r(&t, &tm);
     D.year = tm.tm_year + 1900;
     D.month = tm.tm_mon + 1;
+    D.mon = D.year * 12 + D.month - 1;
+    D.monday = D.today - (tm.tm_wday + 6) % 7;
     load_rows();
     ck_assert_int_ge(D.nmem, 300);
 }
@@ -1172,6 +1211,801 @@ START_TEST(side_effect_signals)
 }
 END_TEST
 
+/* ---- random writes: rollups against the raw entries ---- */
+
+/* splitmix64 with a fixed seed: the sequence of operations and values is fixed; which rows they
+ * hit also depends on the day (the population is generated relative to now). */
+#define RANDOM_SEED UINT64_C(0x5eed2718)
+static uint64_t rng;
+
+static uint64_t rnd64(void)
+{
+    uint64_t z = (rng += UINT64_C(0x9e3779b97f4a7c15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}
+
+static int rnd(int n)
+{
+    return (int)(rnd64() % (uint64_t)n);
+}
+
+/* The members written to: a few in the population, two outside it (no consent, withdrawn). */
+static const int hot_numbers[] = {2, 4, 5, 7, 8, 10, 14, 16, 20, 25, 26, 28, 9, 13};
+static struct hot {
+    char id[37], custom[37]; /* the member, its custom symptom */
+    int d0;                  /* first metformin start day, NONE when none */
+} hot[NELEM(hot_numbers)];
+static int nhot;
+
+static const char *const write_symptoms[] = {"fatigue", "fatigue", "fatigue", "nausea", "headache"};
+
+static PGresult *sqlp(const char *sql, int n, const char *const *p)
+{
+    PGresult *r = PQexecParams(conn, sql, n, NULL, p, NULL, NULL, 0);
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK,
+                  "%s: %s", sql, PQerrorMessage(conn));
+    return r;
+}
+
+/* Rows a write statement touched. */
+static long sql_rows(const char *sql, int n, const char *const *p)
+{
+    PGresult *r = sqlp(sql, n, p);
+    long v = atol(PQcmdTuples(r));
+    PQclear(r);
+    return v;
+}
+
+/* The first value of a query (0 when NULL). */
+static long sql_num(const char *sql, int n, const char *const *p)
+{
+    PGresult *r = sqlp(sql, n, p);
+    ck_assert_int_eq(PQntuples(r), 1);
+    long v = PQgetisnull(r, 0, 0) ? 0 : atol(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+static const char *num(char buf[24], long long v)
+{
+    snprintf(buf, 24, "%lld", v);
+    return buf;
+}
+
+/* A time in microseconds as timestamptz text, exact to the microsecond. */
+static const char *fmt_ts(char buf[48], int64_t us)
+{
+    int64_t sec = us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
+    time_t t = (time_t)sec;
+    struct tm tm;
+    ck_assert_ptr_nonnull(gmtime_r(&t, &tm));
+    snprintf(buf, 48, "%04d-%02d-%02d %02d:%02d:%02d.%06d+00", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(us - sec * 1000000));
+    return buf;
+}
+
+static const char *fmt_day(char buf[48], int day)
+{
+    fmt_ts(buf, (int64_t)day * DAY_US);
+    buf[10] = '\0';
+    return buf;
+}
+
+/* The first day of month index mon (year * 12 + month - 1), days since 1970. */
+static int month_first(int mon)
+{
+    struct tm tm = {.tm_year = mon / 12 - 1900, .tm_mon = mon % 12, .tm_mday = 1};
+    return (int)(timegm(&tm) / 86400);
+}
+
+/* A day where a window ends or starts: the distribution windows (7, 30, 60, 120 days), the week
+ * trend (this week, 18 weeks back, week boundaries between), the month trend (this month, 5
+ * months back), the treatment windows around the member's first start, or a random day. */
+static int pick_day(const struct hot *h)
+{
+    static const int around_d0[] = {0,   -1,  -7, -8, -14, -15, -28, -29,
+                                    -60, -61, 6,  7,  27,  28,  29,  30};
+    switch (rnd(6)) {
+    case 0: {
+        static const int back[] = {0, -1, 1, 6, 7, 29, 30, 59, 60, 119, 120};
+        return D.today - back[rnd((int)NELEM(back))];
+    }
+    case 1: {
+        int w = rnd(19);
+        return D.monday - 7 * w + (rnd(2) ? -1 : 0) + (rnd(4) == 0 ? 7 : 0);
+    }
+    case 2: {
+        int m = month_first(D.mon - rnd(6));
+        return m - rnd(2);
+    }
+    case 3:
+        if (h->d0 != NONE)
+            return h->d0 + around_d0[rnd((int)NELEM(around_d0))];
+        /* fall through */
+    default:
+        return D.today + 3 - rnd(126);
+    }
+}
+
+/* A time on such a day: midnight, a microsecond after, the last microsecond, or any time; today
+ * also later than now. */
+static int64_t pick_time(const struct hot *h)
+{
+    int day = pick_day(h);
+    int64_t base = (int64_t)day * DAY_US;
+    switch (rnd(5)) {
+    case 0:
+        return base;
+    case 1:
+        return base + 1;
+    case 2:
+        return base + DAY_US - 1;
+    case 3:
+        if (day == D.today)
+            return D.now_us + 1 + (int64_t)(rnd64() % (uint64_t)(base + DAY_US - D.now_us - 1));
+        /* fall through */
+    default:
+        return base + (int64_t)(rnd64() % (uint64_t)DAY_US);
+    }
+}
+
+/* A random entry of member h (catalog or custom); false when it has none. */
+struct pick {
+    char id[37], sym[65]; /* sym "" for a custom symptom */
+    int sev, day, monday, mon;
+    int64_t t;
+};
+
+static bool pick_entry(const struct hot *h, bool catalog_only, struct pick *out)
+{
+    const char *p[] = {h->id};
+    PGresult *r = sqlp(catalog_only ? "SELECT id, symptom_id, severity, (extract(epoch FROM "
+                                      "recorded_at) * 1000000)::bigint FROM symptom_entry "
+                                      "WHERE member_id = $1 AND symptom_id IS NOT NULL "
+                                      "ORDER BY recorded_at, id"
+                                    : "SELECT id, symptom_id, severity, (extract(epoch FROM "
+                                      "recorded_at) * 1000000)::bigint FROM symptom_entry "
+                                      "WHERE member_id = $1 ORDER BY recorded_at, id",
+                       1, p);
+    int n = PQntuples(r);
+    if (n == 0) {
+        PQclear(r);
+        return false;
+    }
+    int i = rnd(n);
+    copy(out->id, sizeof(out->id), r, i, 0);
+    copy(out->sym, sizeof(out->sym), r, i, 1);
+    out->sev = atoi(PQgetvalue(r, i, 2));
+    out->t = atoll(PQgetvalue(r, i, 3));
+    utc_days(out->t, &out->day, &out->monday, &out->mon);
+    PQclear(r);
+    return true;
+}
+
+/* The rollup row of one key as n * ROW_N + s, or -1 when there is none. */
+#define ROW_N 100000
+static long day_row(const char *member, const char *sym, int day)
+{
+    char d[48];
+    const char *p[] = {member, sym, fmt_day(d, day)};
+    PGresult *r = sqlp("SELECT n * 100000 + s FROM symptom_day WHERE member_id = $1 AND "
+                       "symptom_id = $2 AND day = $3::date",
+                       3, p);
+    long v = PQntuples(r) ? atol(PQgetvalue(r, 0, 0)) : -1;
+    PQclear(r);
+    return v;
+}
+
+static long week_row(const char *member, const char *sym, int monday)
+{
+    char d[48];
+    const char *p[] = {member, sym, fmt_day(d, monday)};
+    PGresult *r = sqlp("SELECT n * 100000 + s FROM symptom_week WHERE member_id = $1 AND "
+                       "symptom_id = $2 AND week = $3::date",
+                       3, p);
+    long v = PQntuples(r) ? atol(PQgetvalue(r, 0, 0)) : -1;
+    PQclear(r);
+    return v;
+}
+
+/* Catalog entries of one key counted in the raw table (day bounds computed here). */
+static long raw_count(const char *member, const char *sym, int first, int days)
+{
+    char a[48], b[48];
+    const char *p[] = {member, sym, fmt_ts(a, (int64_t)first * DAY_US),
+                       fmt_ts(b, (int64_t)(first + days) * DAY_US)};
+    return sql_num("SELECT count(*) FROM symptom_entry WHERE member_id = $1 AND symptom_id = $2 "
+                   "AND recorded_at >= $3 AND recorded_at < $4",
+                   4, p);
+}
+
+/* Both rollups as one digest, to show a statement changed nothing. */
+static void rollup_digest(char out[33])
+{
+    PGresult *r =
+        sqlp("SELECT md5(coalesce((SELECT string_agg(concat_ws(' ', symptom_id, member_id, "
+             "day, n, s), ',' ORDER BY symptom_id, member_id, day) FROM symptom_day), '') "
+             "|| '/' || coalesce((SELECT string_agg(concat_ws(' ', symptom_id, member_id, "
+             "week, n, s), ',' ORDER BY symptom_id, member_id, week) FROM symptom_week), "
+             "''))",
+             0, NULL);
+    snprintf(out, 33, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+}
+
+/* The rollups equal a GROUP BY over the entries, both ways, with no empty row. The week is
+ * computed from the day with isodow here, not with the trigger's date_trunc. */
+static void check_rollups(const char *when)
+{
+    static const char *const checks[][2] = {
+        {"day rows not in the entries",
+         "SELECT count(*) FROM (SELECT symptom_id, member_id, day, n, s FROM symptom_day EXCEPT "
+         "SELECT symptom_id, member_id, (recorded_at AT TIME ZONE 'UTC')::date, count(*)::int, "
+         "sum(severity)::int FROM symptom_entry WHERE symptom_id IS NOT NULL GROUP BY 1, 2, 3) x"},
+        {"entries not in the day rows",
+         "SELECT count(*) FROM (SELECT symptom_id, member_id, (recorded_at AT TIME ZONE "
+         "'UTC')::date, count(*)::int, sum(severity)::int FROM symptom_entry WHERE symptom_id IS "
+         "NOT NULL GROUP BY 1, 2, 3 EXCEPT SELECT symptom_id, member_id, day, n, s FROM "
+         "symptom_day) x"},
+        {"week rows not in the entries",
+         "WITH e AS (SELECT symptom_id, member_id, (recorded_at AT TIME ZONE 'UTC')::date AS d, "
+         "severity FROM symptom_entry WHERE symptom_id IS NOT NULL) SELECT count(*) FROM (SELECT "
+         "symptom_id, member_id, week, n, s FROM symptom_week EXCEPT SELECT symptom_id, member_id, "
+         "d - (extract(isodow FROM d)::int - 1), count(*)::int, sum(severity)::int FROM e "
+         "GROUP BY 1, 2, 3) x"},
+        {"entries not in the week rows",
+         "WITH e AS (SELECT symptom_id, member_id, (recorded_at AT TIME ZONE 'UTC')::date AS d, "
+         "severity FROM symptom_entry WHERE symptom_id IS NOT NULL) SELECT count(*) FROM (SELECT "
+         "symptom_id, member_id, d - (extract(isodow FROM d)::int - 1), count(*)::int, "
+         "sum(severity)::int FROM e GROUP BY 1, 2, 3 EXCEPT SELECT symptom_id, member_id, week, n, "
+         "s FROM symptom_week) x"},
+        {"empty rows",
+         "SELECT (SELECT count(*) FROM symptom_day WHERE n = 0) + (SELECT count(*) FROM "
+         "symptom_week WHERE n = 0)"},
+        {"entries counted by the day rows minus catalog entries",
+         "SELECT (SELECT sum(n) FROM symptom_day) - (SELECT count(*) FROM symptom_entry WHERE "
+         "symptom_id IS NOT NULL)"},
+        {"entries counted by the week rows minus catalog entries",
+         "SELECT (SELECT sum(n) FROM symptom_week) - (SELECT count(*) FROM symptom_entry WHERE "
+         "symptom_id IS NOT NULL)"},
+    };
+    for (size_t i = 0; i < NELEM(checks); i++) {
+        long v = sql_num(checks[i][1], 0, NULL);
+        ck_assert_msg(v == 0, "%s: %s: %ld", when, checks[i][0], v);
+    }
+}
+
+enum op {
+    OP_INSERT,        /* one catalog entry */
+    OP_INSERT_CUSTOM, /* one custom entry */
+    OP_BATCH,         /* INSERT ... SELECT: several members and days, custom ones mixed in */
+    OP_SEVERITY,      /* one entry's severity */
+    OP_TIME,          /* one entry's time */
+    OP_SYMPTOM,       /* one entry's symptom: another catalog one, custom <-> catalog */
+    OP_ALL,           /* one entry's symptom, time and severity at once */
+    OP_NOTE,          /* only the note of all of a member's entries: must change nothing */
+    OP_SHIFT,         /* a member's entries over some days moved by hours or days */
+    OP_FLIP,          /* severity of several members' entries over some days */
+    OP_DELETE,        /* one entry */
+    OP_DELETE_WEEK,   /* a member's entries of one symptom and ISO week: empties a week row */
+    OP_DELETE_SET,    /* several members' entries of one severity over some days */
+    OP_EMPTY_REFILL,  /* a day row emptied by deletes, then re-created by an insert */
+    OP_MOVE_ALONE,    /* the only entry of a day row moved to another day: empties it */
+    OP_KINDS
+};
+static const char *const op_names[OP_KINDS] = {"insert",       "insert custom",
+                                               "batch insert", "severity",
+                                               "time",         "symptom",
+                                               "all columns",  "note",
+                                               "shift",        "flip",
+                                               "delete",       "delete week",
+                                               "delete set",   "empty and refill",
+                                               "move alone"};
+/* Relative frequencies. */
+static const int op_weights[OP_KINDS] = {14, 5, 6, 12, 12, 6, 4, 4, 5, 4, 11, 4, 3, 5, 5};
+
+/* Two to four hot members, h first, as a uuid array literal, with their custom symptom ids. */
+static int hot_set(const struct hot *h0, char ids[700], char customs[700])
+{
+    int k = 2 + rnd(3), first = (int)(h0 - hot), n = 0;
+    size_t li = 0, lc = 0;
+    ids[li++] = '{';
+    customs[lc++] = '{';
+    ids[li] = customs[lc] = '\0';
+    for (int j = 0; j < k && j < nhot; j++) {
+        const struct hot *h = &hot[(first + j * 5) % nhot];
+        if (strstr(ids, h->id))
+            continue;
+        li += (size_t)snprintf(ids + li, 700 - li, "%s%s", n ? "," : "", h->id);
+        lc += (size_t)snprintf(customs + lc, 700 - lc, "%s%s", n ? "," : "", h->custom);
+        n++;
+    }
+    snprintf(ids + li, 700 - li, "}");
+    snprintf(customs + lc, 700 - lc, "}");
+    return n;
+}
+
+/* One random operation of kind op: rows it touched. */
+static long random_op(enum op op)
+{
+    struct hot *h = &hot[rnd(nhot)];
+    const char *sym = write_symptoms[rnd((int)NELEM(write_symptoms))];
+    char a[48], b[48], c[48], d[48], ids[700], customs[700];
+    struct pick e;
+    long n;
+
+    switch (op) {
+    case OP_INSERT: {
+        const char *p[] = {h->id, sym, num(a, rnd(11)), fmt_ts(b, pick_time(h))};
+        return sql_rows("INSERT INTO symptom_entry (member_id, symptom_id, severity, recorded_at) "
+                        "VALUES ($1, $2, $3, $4)",
+                        4, p);
+    }
+    case OP_INSERT_CUSTOM: {
+        const char *p[] = {h->id, h->custom, num(a, rnd(11)), fmt_ts(b, pick_time(h))};
+        return sql_rows("INSERT INTO symptom_entry (member_id, custom_id, severity, recorded_at) "
+                        "VALUES ($1, $2, $3, $4)",
+                        4, p);
+    }
+    case OP_BATCH: {
+        /* Steps of minutes to a day and a half: same day rows and rows over days and weeks. */
+        int members = hot_set(h, ids, customs), rows = 2 + rnd(7);
+        int64_t step = 60 + (int64_t)(rnd64() % 129600);
+        const char *p[] = {
+            ids,          customs,     sym, num(a, 1 + rnd(10)), fmt_ts(b, pick_time(h)),
+            num(c, step), num(d, rows)};
+        n = sql_rows("INSERT INTO symptom_entry (member_id, symptom_id, custom_id, severity, "
+                     "recorded_at) SELECT m.id, CASE WHEN (g + m.o) % 4 = 0 THEN NULL ELSE $3 END, "
+                     "CASE WHEN (g + m.o) % 4 = 0 THEN m.custom END, (g * $4::int + m.o) % 11, "
+                     "$5::timestamptz + make_interval(secs => g * $6::int) "
+                     "FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY m(id, custom, o), "
+                     "generate_series(0, $7::int - 1) g ORDER BY m.o, g",
+                     7, p);
+        ck_assert_int_eq(n, members * rows);
+        return n;
+    }
+    case OP_SEVERITY: {
+        if (!pick_entry(h, false, &e))
+            return 0;
+        const char *p[] = {h->id, e.id, num(a, rnd(11))};
+        return sql_rows("UPDATE symptom_entry SET severity = $3 WHERE member_id = $1 AND id = $2",
+                        3, p);
+    }
+    case OP_TIME: {
+        if (!pick_entry(h, false, &e))
+            return 0;
+        const char *p[] = {h->id, e.id, fmt_ts(a, pick_time(h))};
+        return sql_rows(
+            "UPDATE symptom_entry SET recorded_at = $3 WHERE member_id = $1 AND id = $2", 3, p);
+    }
+    case OP_SYMPTOM: {
+        if (!pick_entry(h, false, &e))
+            return 0;
+        if (e.sym[0] && rnd(3) == 0) {
+            const char *p[] = {h->id, e.id, h->custom};
+            return sql_rows("UPDATE symptom_entry SET symptom_id = NULL, custom_id = $3 "
+                            "WHERE member_id = $1 AND id = $2",
+                            3, p);
+        }
+        if (!strcmp(sym, e.sym))
+            sym = strcmp(sym, "nausea") ? "nausea" : "fatigue";
+        const char *p[] = {h->id, e.id, sym};
+        return sql_rows("UPDATE symptom_entry SET symptom_id = $3, custom_id = NULL "
+                        "WHERE member_id = $1 AND id = $2",
+                        3, p);
+    }
+    case OP_ALL: {
+        if (!pick_entry(h, false, &e))
+            return 0;
+        const char *p[] = {h->id, e.id, sym, num(a, rnd(11)), fmt_ts(b, pick_time(h))};
+        return sql_rows(
+            "UPDATE symptom_entry SET symptom_id = $3, custom_id = NULL, severity = $4, "
+            "recorded_at = $5 WHERE member_id = $1 AND id = $2",
+            5, p);
+    }
+    case OP_NOTE: {
+        char before[33], after[33];
+        rollup_digest(before);
+        exec_ok("BEGIN");
+        num(a, rnd(1000));
+        const char *p[] = {h->id, a};
+        n = sql_rows("UPDATE symptom_entry SET note = 'note ' || $2 WHERE member_id = $1", 2, p);
+        /* Not even a rewrite of the same values: no rollup row carries this transaction's id. */
+        ck_assert_int_eq(sql_num("SELECT (SELECT count(*) FROM symptom_day WHERE xmin::text = "
+                                 "(txid_current() % 4294967296)::text) + (SELECT count(*) FROM "
+                                 "symptom_week WHERE xmin::text = (txid_current() % "
+                                 "4294967296)::text)",
+                                 0, NULL),
+                         0);
+        exec_ok("COMMIT");
+        rollup_digest(after);
+        ck_assert_str_eq(after, before);
+        return n;
+    }
+    case OP_SHIFT: {
+        /* A window holding at least one of h's entries. */
+        if (!pick_entry(h, false, &e))
+            return 0;
+        int64_t t = e.t - (int64_t)(rnd64() % (uint64_t)(10 * DAY_US));
+        int hours = rnd(2) ? 1 + rnd(23) : 24 * (1 + rnd(8));
+        const char *p[] = {h->id, fmt_ts(a, t), fmt_ts(b, t + 10 * DAY_US),
+                           num(c, rnd(2) ? hours : -hours)};
+        return sql_rows(
+            "UPDATE symptom_entry SET recorded_at = recorded_at + make_interval(hours "
+            "=> $4::int) WHERE member_id = $1 AND recorded_at >= $2 AND recorded_at < $3",
+            4, p);
+    }
+    case OP_FLIP: {
+        if (!pick_entry(h, false, &e))
+            return 0;
+        int64_t t = e.t - (int64_t)(rnd64() % (uint64_t)DAY_US);
+        hot_set(h, ids, customs);
+        const char *p[] = {ids, fmt_ts(a, t), fmt_ts(b, t + (1 + rnd(21)) * DAY_US)};
+        return sql_rows("UPDATE symptom_entry SET severity = 10 - severity WHERE member_id = "
+                        "ANY($1::uuid[]) AND recorded_at >= $2 AND recorded_at < $3",
+                        3, p);
+    }
+    case OP_DELETE: {
+        if (!pick_entry(h, false, &e))
+            return 0;
+        const char *p[] = {h->id, e.id};
+        return sql_rows("DELETE FROM symptom_entry WHERE member_id = $1 AND id = $2", 2, p);
+    }
+    case OP_DELETE_WEEK: {
+        if (!pick_entry(h, true, &e))
+            return 0;
+        const char *p[] = {h->id, e.sym, fmt_ts(a, (int64_t)e.monday * DAY_US),
+                           fmt_ts(b, (int64_t)(e.monday + 7) * DAY_US)};
+        n = sql_rows("DELETE FROM symptom_entry WHERE member_id = $1 AND symptom_id = $2 AND "
+                     "recorded_at >= $3 AND recorded_at < $4",
+                     4, p);
+        ck_assert_int_ge(n, 1);
+        ck_assert_int_eq(week_row(h->id, e.sym, e.monday), -1);
+        for (int k = 0; k < 7; k++)
+            ck_assert_int_eq(day_row(h->id, e.sym, e.monday + k), -1);
+        return n;
+    }
+    case OP_DELETE_SET: {
+        /* One of h's severities around one of its entries: at least that one goes. */
+        if (!pick_entry(h, false, &e))
+            return 0;
+        int64_t t = e.t + 1 + (int64_t)(rnd64() % (uint64_t)(30 * DAY_US));
+        hot_set(h, ids, customs);
+        const char *p[] = {ids, num(a, e.sev), fmt_ts(b, t - 30 * DAY_US), fmt_ts(c, t)};
+        return sql_rows("DELETE FROM symptom_entry WHERE member_id = ANY($1::uuid[]) AND "
+                        "severity = $2 AND recorded_at >= $3 AND recorded_at < $4",
+                        4, p);
+    }
+    case OP_EMPTY_REFILL: {
+        if (!pick_entry(h, true, &e))
+            return 0;
+        long before = raw_count(h->id, e.sym, e.day, 1);
+        ck_assert_int_ge(before, 1);
+        ck_assert_int_eq(day_row(h->id, e.sym, e.day) / ROW_N, before);
+        const char *p[] = {h->id, e.sym, fmt_ts(a, (int64_t)e.day * DAY_US),
+                           fmt_ts(b, (int64_t)(e.day + 1) * DAY_US)};
+        n = sql_rows("DELETE FROM symptom_entry WHERE member_id = $1 AND symptom_id = $2 AND "
+                     "recorded_at >= $3 AND recorded_at < $4",
+                     4, p);
+        ck_assert_int_eq(n, before);
+        ck_assert_int_eq(day_row(h->id, e.sym, e.day), -1);
+        int sev = rnd(11);
+        const char *q[] = {
+            h->id, e.sym, num(c, sev),
+            fmt_ts(d, (int64_t)e.day * DAY_US + (int64_t)(rnd64() % (uint64_t)DAY_US))};
+        n += sql_rows("INSERT INTO symptom_entry (member_id, symptom_id, severity, recorded_at) "
+                      "VALUES ($1, $2, $3, $4)",
+                      4, q);
+        ck_assert_int_eq(day_row(h->id, e.sym, e.day), ROW_N + sev);
+        return n;
+    }
+    case OP_MOVE_ALONE: {
+        const char *p[] = {h->id};
+        PGresult *r = sqlp("SELECT id, symptom_id, (extract(epoch FROM recorded_at) * "
+                           "1000000)::bigint FROM (SELECT id, symptom_id, recorded_at, count(*) "
+                           "OVER (PARTITION BY symptom_id, (recorded_at AT TIME ZONE 'UTC')::date) "
+                           "AS c FROM symptom_entry WHERE member_id = $1 AND symptom_id IS NOT "
+                           "NULL) x WHERE c = 1 ORDER BY recorded_at, id",
+                           1, p);
+        if (PQntuples(r) == 0) {
+            PQclear(r);
+            return 0;
+        }
+        int i = rnd(PQntuples(r));
+        copy(e.id, sizeof(e.id), r, i, 0);
+        copy(e.sym, sizeof(e.sym), r, i, 1);
+        e.t = atoll(PQgetvalue(r, i, 2));
+        PQclear(r);
+        utc_days(e.t, &e.day, &e.monday, &e.mon);
+        ck_assert_int_eq(day_row(h->id, e.sym, e.day) / ROW_N, 1);
+        int64_t t;
+        int day, monday, mon;
+        do {
+            t = pick_time(h);
+            utc_days(t, &day, &monday, &mon);
+        } while (day == e.day);
+        long week_before = raw_count(h->id, e.sym, e.monday, 7);
+        const char *q[] = {h->id, e.id, fmt_ts(a, t)};
+        n = sql_rows("UPDATE symptom_entry SET recorded_at = $3 WHERE member_id = $1 AND id = $2",
+                     3, q);
+        ck_assert_int_eq(n, 1);
+        ck_assert_int_eq(day_row(h->id, e.sym, e.day), -1);
+        ck_assert_int_ge(day_row(h->id, e.sym, day), ROW_N);
+        /* The old week row stays exactly when it had other entries or got this one back. */
+        if (week_before == 1 && monday != e.monday)
+            ck_assert_int_eq(week_row(h->id, e.sym, e.monday), -1);
+        else
+            ck_assert_int_ge(week_row(h->id, e.sym, e.monday), ROW_N);
+        return n;
+    }
+    case OP_KINDS:
+        break;
+    }
+    ck_abort_msg("unknown operation %d", (int)op);
+    return 0;
+}
+
+static enum op pick_op(void)
+{
+    int total = 0, k;
+    for (k = 0; k < OP_KINDS; k++)
+        total += op_weights[k];
+    int x = rnd(total);
+    for (k = 0; x >= op_weights[k]; k++)
+        x -= op_weights[k];
+    return (enum op)k;
+}
+
+/* A transaction that writes (the rollups change inside it) and is rolled back (they do not). */
+static void rolled_back(void)
+{
+    char before[33], inside[33], after[33], ids[700], customs[700], a[48], b[48];
+    struct hot *h = &hot[rnd(nhot)];
+    struct pick e;
+    rollup_digest(before);
+    exec_ok("BEGIN");
+    hot_set(h, ids, customs);
+    const char *p[] = {ids, fmt_ts(a, pick_time(h))};
+    ck_assert_int_ge(sql_rows("INSERT INTO symptom_entry (member_id, symptom_id, severity, "
+                              "recorded_at) SELECT m, 'fatigue', 7, $2::timestamptz + "
+                              "make_interval(hours => g * 20) FROM unnest($1::uuid[]) m, "
+                              "generate_series(0, 4) g",
+                              2, p),
+                     10);
+    ck_assert(pick_entry(h, true, &e));
+    const char *q[] = {h->id, e.id, fmt_ts(b, pick_time(h))};
+    ck_assert_int_eq(sql_rows("UPDATE symptom_entry SET recorded_at = $3, severity = 10 - severity "
+                              "WHERE member_id = $1 AND id = $2",
+                              3, q),
+                     1);
+    ck_assert_int_eq(sql_rows("DELETE FROM symptom_entry WHERE member_id = $1 AND id = $2", 2, q),
+                     1);
+    rollup_digest(inside);
+    ck_assert_str_ne(inside, before);
+    check_rollups("inside the transaction");
+    exec_ok("ROLLBACK");
+    rollup_digest(after);
+    ck_assert_str_eq(after, before);
+}
+
+/* Erasure: the account goes, its entries cascade, and so must every rollup row of it. */
+static void erase_member(int i)
+{
+    const char *p[] = {hot[i].id};
+    ck_assert_int_gt(sql_num("SELECT count(*) FROM symptom_day WHERE member_id = $1", 1, p), 0);
+    ck_assert_int_gt(sql_num("SELECT count(*) FROM symptom_week WHERE member_id = $1", 1, p), 0);
+    ck_assert_int_eq(sql_rows("DELETE FROM account WHERE id = $1", 1, p), 1);
+    ck_assert_int_eq(sql_num("SELECT count(*) FROM symptom_entry WHERE member_id = $1", 1, p), 0);
+    ck_assert_int_eq(sql_num("SELECT count(*) FROM symptom_day WHERE member_id = $1", 1, p), 0);
+    ck_assert_int_eq(sql_num("SELECT count(*) FROM symptom_week WHERE member_id = $1", 1, p), 0);
+    hot[i] = hot[--nhot];
+}
+
+static void setup_hot(void)
+{
+    nhot = 0;
+    for (size_t i = 0; i < NELEM(hot_numbers); i++) {
+        char email[64], today[48];
+        struct hot *h = &hot[nhot++];
+        snprintf(email, sizeof(email), "pop%d@example.org", hot_numbers[i]);
+        const char *p[] = {email, fmt_day(today, D.today)};
+        PGresult *r =
+            sqlp("WITH a AS (SELECT id FROM account WHERE email = $1), c AS (INSERT INTO "
+                 "custom_item (member_id, kind, name) SELECT id, 'symptom', 'Random "
+                 "tingling' FROM a RETURNING id) SELECT a.id, c.id, (SELECT min(started_on) "
+                 "- DATE '1970-01-01' FROM medication WHERE member_id = a.id AND "
+                 "medication_id = 'metformin' AND started_on <= $2::date) FROM a, c",
+                 2, p);
+        ck_assert_int_eq(PQntuples(r), 1);
+        copy(h->id, sizeof(h->id), r, 0, 0);
+        copy(h->custom, sizeof(h->custom), r, 0, 1);
+        h->d0 = int_or_none(r, 0, 2);
+        PQclear(r);
+    }
+}
+
+/* The measures on the rollups against the C computation on freshly read raw entries. */
+static void compare_measures(void)
+{
+    static const struct {
+        const char *sym;
+        int window;
+    } dist[] = {{"fatigue", 7}, {"fatigue", 30}, {"nausea", 60}, {"headache", 120}};
+    static const int ba[][2] = {{28, 28}, {14, 7}};
+    free(D.ent);
+    free(D.med);
+    free(D.ev);
+    free(D.se);
+    free(D.catalog);
+    load_rows();
+    for (int k = 0; k < 2; k++) {
+        struct stats_cohort *c;
+        struct stats_population pop;
+        char text[192];
+        population(k, &c, &pop);
+        for (size_t i = 0; i < NELEM(dist); i++) {
+            snprintf(text, sizeof(text),
+                     "[{\"type\":\"symptom_distribution\",\"symptom\":\"%s\",\"window_days\":%d}]",
+                     dist[i].sym, dist[i].window);
+            struct stats_measure m = measure(text);
+            json_t *o = run(&m, &pop);
+            expect_distribution(o, dist[i].sym, dist[i].window);
+            json_decref(o);
+        }
+        for (int week = 0; week < 2; week++) {
+            snprintf(text, sizeof(text),
+                     "[{\"type\":\"symptom_trend\",\"symptom\":\"fatigue\",\"interval\":\"%s\","
+                     "\"periods\":%d}]",
+                     week ? "week" : "month", week ? 18 : 5);
+            struct stats_measure m = measure(text);
+            json_t *o = run(&m, &pop);
+            expect_trend(o, "fatigue", week, week ? 18 : 5);
+            json_decref(o);
+        }
+        for (size_t i = 0; i < NELEM(ba); i++) {
+            snprintf(text, sizeof(text),
+                     "[{\"type\":\"treatment_effect\",\"medication\":\"metformin\","
+                     "\"symptom\":\"fatigue\",\"before_days\":%d,\"after_days\":%d}]",
+                     ba[i][0], ba[i][1]);
+            struct stats_measure m = measure(text);
+            json_t *o = run(&m, &pop);
+            expect_treatment(o, "metformin", "fatigue", ba[i][0], ba[i][1]);
+            json_decref(o);
+        }
+        stats_cohort_free(c);
+    }
+}
+
+#define ROUNDS 5
+#define OPS_PER_ROUND 200
+
+START_TEST(rollups_under_random_writes)
+{
+    long applied[OP_KINDS] = {0}, rows[OP_KINDS] = {0};
+    prepare();
+    rng = RANDOM_SEED;
+    setup_hot();
+    check_rollups("before");
+    for (int round = 0; round < ROUNDS; round++) {
+        long round_applied[OP_KINDS] = {0};
+        int order[OP_KINDS];
+        char when[32];
+        /* Each kind once first, in a shuffled order, so that no round misses one by chance. */
+        for (int k = 0; k < OP_KINDS; k++)
+            order[k] = k;
+        for (int k = OP_KINDS - 1; k > 0; k--) {
+            int j = rnd(k + 1), x = order[k];
+            order[k] = order[j];
+            order[j] = x;
+        }
+        snprintf(when, sizeof(when), "round %d", round);
+        if (round == 2)
+            erase_member(rnd(nhot));
+        for (int i = 0; i < OPS_PER_ROUND; i++) {
+            if (i == OPS_PER_ROUND / 2)
+                rolled_back();
+            enum op op = i < OP_KINDS ? (enum op)order[i] : pick_op();
+            long n = random_op(op);
+            ck_assert_int_ge(n, 0);
+            round_applied[op] += n > 0;
+            rows[op] += n;
+        }
+        /* Every kind of write found rows to change in every round. */
+        for (int k = 0; k < OP_KINDS; k++) {
+            ck_assert_msg(round_applied[k] >= 1, "%s: no %s applied", when, op_names[k]);
+            applied[k] += round_applied[k];
+        }
+        check_rollups(when);
+        compare_measures();
+    }
+    long total = 0;
+    for (int k = 0; k < OP_KINDS; k++) {
+        printf("measure_db random writes: %-16s %3ld applied, %4ld rows\n", op_names[k], applied[k],
+               rows[k]);
+        total += applied[k];
+    }
+    /* Nearly every drawn operation found rows to change. */
+    ck_assert_int_ge(total, ROUNDS * OPS_PER_ROUND * 9 / 10);
+    finish("random writes", 100);
+}
+END_TEST
+
+/* Two transactions add an entry to the same member, symptom and day (a new rollup key, then an
+ * existing one); both commit and both count. The second waits on the first's rollup row. */
+static void concurrent_pair(PGconn *x, PGconn *y, const char *member, int day, int base_n)
+{
+    char t1[48], t2[48], pid[24];
+    const char *p1[] = {member, fmt_ts(t1, (int64_t)day * DAY_US + 3600 * INT64_C(1000000))};
+    const char *p2[] = {member, fmt_ts(t2, (int64_t)day * DAY_US + 7200 * INT64_C(1000000))};
+    const char *ins = "INSERT INTO symptom_entry (member_id, symptom_id, severity, recorded_at) "
+                      "VALUES ($1, 'nausea', 3, $2)";
+    long before = day_row(member, "nausea", day);
+    ck_assert_int_eq(before < 0 ? 0 : before / ROW_N, base_n);
+    PQclear(PQexec(x, "BEGIN"));
+    PQclear(PQexec(y, "BEGIN"));
+    PGresult *r = PQexecParams(x, ins, 2, NULL, p1, NULL, NULL, 0);
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQerrorMessage(x));
+    PQclear(r);
+    ck_assert_int_eq(PQsendQueryParams(y, ins, 2, NULL, p2, NULL, NULL, 0), 1);
+    /* y must be waiting on x's lock, or the writers did not overlap. */
+    const char *pp[] = {num(pid, PQbackendPID(y))};
+    bool waiting = false;
+    for (int i = 0; i < 200 && !waiting; i++) {
+        waiting = sql_num("SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND "
+                          "wait_event_type = 'Lock'",
+                          1, pp) == 1;
+        if (!waiting)
+            nanosleep(&(struct timespec){0, 25000000}, NULL);
+    }
+    ck_assert_msg(waiting, "the second writer never waited");
+    r = PQexec(x, "COMMIT");
+    ck_assert_int_eq(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    r = PQgetResult(y);
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQerrorMessage(y));
+    PQclear(r);
+    ck_assert_ptr_null(PQgetResult(y));
+    r = PQexec(y, "COMMIT");
+    ck_assert_int_eq(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    long s_before = before < 0 ? 0 : before % ROW_N;
+    ck_assert_int_eq(day_row(member, "nausea", day), (base_n + 2) * ROW_N + s_before + 6);
+}
+
+START_TEST(concurrent_writers)
+{
+    char d[48];
+    prepare();
+    PGconn *x = th_db(), *y = th_db();
+    const char *p[] = {"pop3@example.org"};
+    PGresult *r = sqlp("SELECT id FROM account WHERE email = $1", 1, p);
+    ck_assert_int_eq(PQntuples(r), 1);
+    char member[37];
+    copy(member, sizeof(member), r, 0, 0);
+    PQclear(r);
+    /* Days far in the future: no entry there yet. */
+    int day = D.today + 60, monday;
+    ck_assert_int_eq(day_row(member, "nausea", day), -1);
+    concurrent_pair(x, y, member, day, 0);
+    concurrent_pair(y, x, member, day, 2);
+    utc_days((int64_t)day * DAY_US, &day, &monday, &(int){0});
+    ck_assert_int_eq(week_row(member, "nausea", monday), 4 * ROW_N + 12);
+    const char *q[] = {member, fmt_day(d, day)};
+    ck_assert_int_eq(sql_rows("DELETE FROM symptom_entry WHERE member_id = $1 AND symptom_id = "
+                              "'nausea' AND (recorded_at AT TIME ZONE 'UTC')::date = $2::date",
+                              2, q),
+                     4);
+    ck_assert_int_eq(day_row(member, "nausea", day), -1);
+    ck_assert_int_eq(week_row(member, "nausea", monday), -1);
+    check_rollups("after concurrent writers");
+    PQfinish(x);
+    PQfinish(y);
+    finish("concurrent writers", 0);
+}
+END_TEST
+
 static void populate(void)
 {
     conn = th_db();
@@ -1196,6 +2030,8 @@ int main(void)
     tcase_add_test(tc, treatment_effects);
     tcase_add_test(tc, medication_outcomes);
     tcase_add_test(tc, side_effect_signals);
+    tcase_add_test(tc, rollups_under_random_writes);
+    tcase_add_test(tc, concurrent_writers);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
