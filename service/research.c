@@ -129,8 +129,11 @@ int svc_research_record_uses(struct db_conn *db, const struct stats_population *
         stats_sql_param(&sql, title) < 0 || stats_sql_append(&sql, ", 'research', ") < 0 ||
         stats_sql_param(&sql, cats) < 0 || stats_sql_append(&sql, "::int, now() FROM (") < 0 ||
         stats_population_sql(pop, &sql) < 0 ||
+        /* At day resolution: a study's repeat queries on one day rewrite no row (at 1M members
+         * a query's population is tens of thousands of rows). */
         stats_sql_append(&sql, ") x ON CONFLICT (member_id, object_id) WHERE kind = 'study' "
-                               "DO UPDATE SET at = EXCLUDED.at, title = EXCLUDED.title") < 0)
+                               "DO UPDATE SET at = EXCLUDED.at, title = EXCLUDED.title "
+                               "WHERE " DATA_USE_STALE) < 0)
         goto out;
     if (!(r = db_exec(db, sql.text, sql.nparams, (const char *const *)sql.params)))
         goto out;
@@ -216,8 +219,8 @@ static void check_categories(struct svc_v *v, const json_t *node, const char *pa
     }
 }
 
-void svc_cohort_check_categories(struct svc_v *v, const json_t *cohort, const char *path, unsigned cats,
-                                 const char *owner)
+void svc_cohort_check_categories(struct svc_v *v, const json_t *cohort, const char *path,
+                                 unsigned cats, const char *owner)
 {
     check_categories(v, cohort, path, cats, owner, 1);
 }

@@ -17,6 +17,12 @@ struct svc_v;
 
 struct db_conn;
 
+/* The WHERE of a data_use upsert's DO UPDATE: a member's row records the first use on the latest
+ * UTC day of use, so repeat uses on one day write nothing. */
+#define DATA_USE_STALE                                                                             \
+    "((data_use.at AT TIME ZONE 'UTC')::date < (EXCLUDED.at AT TIME ZONE 'UTC')::date "            \
+    "OR data_use.title IS DISTINCT FROM EXCLUDED.title)"
+
 /* Context for svc_research_catalog: the connection, and whether a lookup failed on the database
  * (then the parse errors are not the client's fault: answer svc_problem_db). */
 struct svc_catalog_ctx {
@@ -48,10 +54,10 @@ int svc_research_record_uses(struct db_conn *db, const struct stats_population *
                              const char *study_id, const char *title, unsigned categories);
 
 /* A query may only read the categories its study or trial covers (and so every counted member's
- * consent). Walks an already validated cohort JSON (borrowed) and records an error at each criterion
- * reading another category. owner names the object in messages ("study", "trial"). */
-void svc_cohort_check_categories(struct svc_v *v, const json_t *cohort, const char *path, unsigned cats,
-                                 const char *owner);
+ * consent). Walks an already validated cohort JSON (borrowed) and records an error at each
+ * criterion reading another category. owner names the object in messages ("study", "trial"). */
+void svc_cohort_check_categories(struct svc_v *v, const json_t *cohort, const char *path,
+                                 unsigned cats, const char *owner);
 
 /* Compute the population (consent and cohort) once into a temporary table dropped at commit, and
  * point pop->table at it, so every measure and the data_use upsert read it. 0 or -1. */

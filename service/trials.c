@@ -339,7 +339,7 @@ int svc_trial_invite(struct db_conn *db, const struct svc_trial *t, int64_t now,
                     "du AS (INSERT INTO data_use (member_id, kind, object_id, title, purpose, "
                     "categories) SELECT member_id, 'trial', $2::uuid, $4, 'trial_recruitment', "
                     "$5::int FROM ins ON CONFLICT (member_id, object_id) WHERE kind = 'trial' "
-                    "DO UPDATE SET at = now(), title = EXCLUDED.title) "
+                    "DO UPDATE SET at = now(), title = EXCLUDED.title WHERE " DATA_USE_STALE ") "
                     "SELECT count(*) FROM ins",
                     5, params);
         if (!r || PQntuples(r) != 1)
@@ -1052,7 +1052,8 @@ int svc_trial_feasibility_raw(struct db_conn *db, const struct svc_trial *t, int
          param(&q, t->title, "text") < 0 || stats_sql_append(&q, ", 'trial_recruitment', ") < 0 ||
          param(&q, cats, "int") < 0 ||
          stats_sql_append(&q, " FROM e ON CONFLICT (member_id, object_id) WHERE kind = 'trial' "
-                              "DO UPDATE SET at = now(), title = EXCLUDED.title)") < 0))
+                              "DO UPDATE SET at = now(), title = EXCLUDED.title "
+                              "WHERE " DATA_USE_STALE ")") < 0))
         goto out;
     /* Keys as the research SQL writes them (stats/measure.c), with "a:" marking age bands here
      * since both breakdowns use "c:". Age as the cohort language defines it. */

@@ -729,24 +729,26 @@ static int sql_breakdown(struct bld *b, const struct stats_measure *m, int64_t n
     return 0;
 }
 
-/* Per-member rounded means m(v) from per(member_id, [k,] s, c); then n, s, q (and h) rows. */
+/* Per-member rounded means v from per(member_id, [k,] s, c), grouped in one pass (by histogram
+ * bin, or by period) into a few rows g, then the n, s, q (and h) rows from g. */
 static int sql_mean_rows(struct bld *b, bool by_period)
 {
     if (!by_period) {
-        EMIT(", m AS (SELECT (200 * s + c) / (2 * c) AS v FROM per)"
-             " SELECT 'n'::text AS k, count(*)::bigint AS v FROM m"
-             " UNION ALL SELECT 's', coalesce(sum(v), 0)::bigint FROM m"
-             " UNION ALL SELECT 'q', coalesce(sum(((v - 500) * (v - 500) + 50) / 100), 0)::bigint"
-             " FROM m"
-             " UNION ALL SELECT 'h:' || ((v + 50) / 100)::text, count(*)::bigint FROM m"
-             " GROUP BY 1");
+        EMIT(", g AS (SELECT (v + 50) / 100 AS h, count(*) AS n, sum(v) AS s,"
+             " sum(((v - 500) * (v - 500) + 50) / 100) AS q"
+             " FROM (SELECT (200 * s + c) / (2 * c) AS v FROM per) m GROUP BY 1)"
+             " SELECT 'n'::text AS k, coalesce(sum(g.n), 0)::bigint AS v FROM g"
+             " UNION ALL SELECT 's', coalesce(sum(g.s), 0)::bigint FROM g"
+             " UNION ALL SELECT 'q', coalesce(sum(g.q), 0)::bigint FROM g"
+             " UNION ALL SELECT 'h:' || g.h::text, g.n::bigint FROM g");
         return 0;
     }
-    EMIT(", m AS (SELECT k, (200 * s + c) / (2 * c) AS v FROM per)"
-         " SELECT 'n:' || k::text AS k, count(*)::bigint AS v FROM m GROUP BY m.k"
-         " UNION ALL SELECT 's:' || k::text, sum(v)::bigint FROM m GROUP BY m.k"
-         " UNION ALL SELECT 'q:' || k::text, sum(((v - 500) * (v - 500) + 50) / 100)::bigint"
-         " FROM m GROUP BY m.k");
+    EMIT(", g AS (SELECT k AS p, count(*) AS n, sum(v) AS s,"
+         " sum(((v - 500) * (v - 500) + 50) / 100) AS q"
+         " FROM (SELECT k, (200 * s + c) / (2 * c) AS v FROM per) m GROUP BY 1)"
+         " SELECT 'n:' || g.p::text AS k, g.n::bigint AS v FROM g"
+         " UNION ALL SELECT 's:' || g.p::text, g.s::bigint FROM g"
+         " UNION ALL SELECT 'q:' || g.p::text, g.q::bigint FROM g");
     return 0;
 }
 
@@ -771,6 +773,21 @@ static int emit_day(struct bld *b, int64_t day)
     return 0;
 }
 
+/* Day rows [a, z] of one symptom of the population, after " UNION ALL " unless first. */
+static int day_rows(struct bld *b, const char *symptom, int64_t a, int64_t z, bool first)
+{
+    if (!first)
+        EMIT(" UNION ALL ");
+    EMIT("SELECT r.member_id, r.s, r.n FROM symptom_day r WHERE r.symptom_id = ");
+    CHECK(ref_param(b, &b->sym_n, symptom));
+    EMIT(" AND r.day BETWEEN ");
+    CHECK(emit_day(b, a));
+    EMIT(" AND ");
+    CHECK(emit_day(b, z));
+    EMIT(" AND " IN_POP("r.member_id"));
+    return 0;
+}
+
 /* Days [a, b] of one symptom of the population, as rows (member_id, s, n) read from the rollups:
  * whole ISO weeks from symptom_week, the days before the first and after the last from
  * symptom_day. At most 12 day rows and one row per week per member. */
@@ -780,13 +797,7 @@ static int sql_days_rows(struct bld *b, const char *symptom, int64_t a, int64_t 
     int64_t we = z - iso_dow(z) % 7;       /* last Sunday on or before z */
 
     if (we - wa < 6) {
-        EMIT("SELECT r.member_id, r.s, r.n FROM symptom_day r WHERE r.symptom_id = ");
-        CHECK(ref_param(b, &b->sym_n, symptom));
-        EMIT(" AND r.day BETWEEN ");
-        CHECK(emit_day(b, a));
-        EMIT(" AND ");
-        CHECK(emit_day(b, z));
-        EMIT(" AND " IN_POP("r.member_id"));
+        CHECK(day_rows(b, symptom, a, z, true));
         return 0;
     }
     EMIT("SELECT r.member_id, r.s, r.n FROM symptom_week r WHERE r.symptom_id = ");
@@ -796,19 +807,11 @@ static int sql_days_rows(struct bld *b, const char *symptom, int64_t a, int64_t 
     EMIT(" AND ");
     CHECK(emit_day(b, we - 6));
     EMIT(" AND " IN_POP("r.member_id"));
-    if (wa > a || we < z) {
-        EMIT(" UNION ALL SELECT r.member_id, r.s, r.n FROM symptom_day r WHERE r.symptom_id = ");
-        CHECK(ref_param(b, &b->sym_n, symptom));
-        EMIT(" AND (r.day BETWEEN ");
-        CHECK(emit_day(b, a));
-        EMIT(" AND ");
-        CHECK(emit_day(b, wa - 1));
-        EMIT(" OR r.day BETWEEN ");
-        CHECK(emit_day(b, we + 1));
-        EMIT(" AND ");
-        CHECK(emit_day(b, z));
-        EMIT(") AND " IN_POP("r.member_id"));
-    }
+    /* Two ranges, each an index condition (an OR of them would read every day of the member). */
+    if (wa > a)
+        CHECK(day_rows(b, symptom, a, wa - 1, false));
+    if (we < z)
+        CHECK(day_rows(b, symptom, we + 1, z, false));
     return 0;
 }
 

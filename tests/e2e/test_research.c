@@ -797,8 +797,8 @@ START_TEST(cached_repeats)
 }
 END_TEST
 
-/* A grant that expires changes no row (and so not the data version), yet its members must stop being
- * counted at once: the cached answer is not reused past a grant's end. */
+/* A grant that expires changes no row (and so not the data version), yet its members must stop
+ * being counted at once: the cached answer is not reused past a grant's end. */
 START_TEST(cache_ends_when_a_grant_expires)
 {
     char rt[64], id[37], ids[60][37];
@@ -807,24 +807,29 @@ START_TEST(cache_ends_when_a_grant_expires)
     approved_study(rt, "5", NULL, id);
     make_members("X07", 60, ids);
     PGconn *conn = th_db();
-    exec_sql(conn,
-             "UPDATE consent_grant SET valid_until = date_trunc('second', now()) + interval '3 seconds' "
-             "WHERE member_id IN (SELECT member_id FROM member_profile WHERE postal_prefix = 'X07' "
-             "ORDER BY member_id LIMIT 40)",
-             0, NULL);
+    exec_sql(
+        conn,
+        "UPDATE consent_grant SET valid_until = date_trunc('second', now()) + interval '3 seconds' "
+        "WHERE member_id IN (SELECT member_id FROM member_profile WHERE postal_prefix = 'X07' "
+        "ORDER BY member_id LIMIT 40)",
+        0, NULL);
     PQfinish(conn);
-    const char *text = "{'cohort':{'postal_prefix':'X07'},'measures':[{'type':'count','epsilon':1}]}";
+    const char *text =
+        "{'cohort':{'postal_prefix':'X07'},'measures':[{'type':'count','epsilon':1}]}";
     query(rt, id, text, &a);
     th_assert_status(&a, 200);
     ck_assert(json_is_false(json_object_get(a.json, "cached")));
     json_t *first = json_object_get(json_array_get(json_object_get(a.json, "results"), 0), "count");
-    ck_assert_msg(json_is_integer(first) && json_integer_value(first) >= 45, "before expiry: %s", a.body);
+    ck_assert_msg(json_is_integer(first) && json_integer_value(first) >= 45, "before expiry: %s",
+                  a.body);
     sleep(4);
     query(rt, id, text, &b);
     th_assert_status(&b, 200);
     ck_assert(json_is_false(json_object_get(b.json, "cached")));
-    json_t *second = json_object_get(json_array_get(json_object_get(b.json, "results"), 0), "count");
-    ck_assert_msg(json_is_integer(second) && json_integer_value(second) <= 35, "after expiry: %s", b.body);
+    json_t *second =
+        json_object_get(json_array_get(json_object_get(b.json, "results"), 0), "count");
+    ck_assert_msg(json_is_integer(second) && json_integer_value(second) <= 35, "after expiry: %s",
+                  b.body);
     th_resp_free(&a);
     th_resp_free(&b);
 }
@@ -919,14 +924,30 @@ START_TEST(consent_withdrawal_and_data_uses)
                          1);
     }
 
+    /* O's use of the first study dates from two days ago; another member's from today. */
+    const char *po[] = {before, oid}, *p0[] = {before, others[0]};
+    c = th_db();
+    exec_sql(c,
+             "UPDATE data_use SET at = now() - interval '2 days' WHERE object_id = $1 "
+             "AND member_id = $2",
+             2, po);
+    PQfinish(c);
+    long xmin0 = th_sql_long("SELECT xmin::text::bigint FROM data_use WHERE object_id = $1 AND "
+                             "member_id = $2",
+                             2, p0);
+
     /* The same query in the first study now (data changed: the consent) leaves X's old row. */
     query(rt, before, text, &r);
     th_assert_status(&r, 200);
     ck_assert(json_is_false(json_object_get(r.json, "cached")));
     th_resp_free(&r);
-    const char *po[] = {before, oid};
     ck_assert_int_eq(th_sql_long("SELECT count(*) FROM data_use WHERE object_id = $1", 1, po), 22);
-    /* One row per member per study, its time moved forward. */
+    /* A repeat use on the same UTC day rewrites nothing (the row records the day's first use). */
+    ck_assert_int_eq(th_sql_long("SELECT xmin::text::bigint FROM data_use WHERE object_id = $1 AND "
+                                 "member_id = $2",
+                                 2, p0),
+                     xmin0);
+    /* One row per member per study; a use on a later day moves its time forward. */
     ck_assert_int_eq(
         th_sql_long("SELECT count(*) FROM data_use WHERE object_id = $1 AND member_id = $2", 2, po),
         1);
