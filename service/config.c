@@ -23,28 +23,40 @@ struct cf_option {
 #define CF(field) offsetof(struct svc_config, field)
 
 static const struct cf_option options[] = {
-    {"listen", CF_STR, CF(listen), "127.0.0.1:8080", 0, 0, "address and port to serve on (host:port)"},
+    {"listen", CF_STR, CF(listen), "127.0.0.1:8080", 0, 0,
+     "address and port to serve on (host:port)"},
     {"database-url", CF_STR, CF(database_url), "", 0, 0, "PostgreSQL URL of the service role"},
     {"migrate-database-url", CF_STR, CF(migrate_database_url), "", 0, 0,
      "PostgreSQL URL of the schema owner, for migrations (default: database-url)"},
-    {"schema-dir", CF_STR, CF(schema_dir), CC_SOURCE_DIR "/schema", 0, 0, "directory of NNNN_*.sql migrations"},
+    {"schema-dir", CF_STR, CF(schema_dir), CC_SOURCE_DIR "/schema", 0, 0,
+     "directory of NNNN_*.sql migrations"},
     {"web-dir", CF_STR, CF(web_dir), CC_SOURCE_DIR "/web", 0, 0, "directory of the web page"},
     {"key-file", CF_STR, CF(key_file), "var/receipt-key.pem", 0, 0,
      "Ed25519 key that signs consent receipts (created if missing)"},
-    {"public-url", CF_STR, CF(public_url), "http://127.0.0.1:8080", 0, 0, "base URL for share links"},
+    {"public-url", CF_STR, CF(public_url), "http://127.0.0.1:8080", 0, 0,
+     "base URL for share links"},
     {"pool-size", CF_INT, CF(pool_size), "16", 1, 512, "database connections"},
-    {"threads", CF_INT, CF(threads), "8", 1, 256, "HTTP worker threads"},
-    {"max-connections", CF_INT, CF(max_connections), "1024", 1, 65535, "open HTTP connections in total"},
-    {"max-per-ip", CF_INT, CF(max_per_ip), "512", 1, 65535, "open HTTP connections per client address"},
-    {"connection-timeout", CF_INT, CF(connection_timeout), "30", 1, 3600, "idle connection timeout (s)"},
+    {"threads", CF_INT, CF(threads), "8", 1, 256, "HTTP connection threads (accept, read, write)"},
+    {"handler-threads", CF_INT, CF(handler_threads), "0", 0, 512,
+     "threads that run request handlers (0: pool-size)"},
+    {"queue-limit", CF_INT, CF(queue_limit), "1024", 1, 65535,
+     "requests waiting for a handler thread; beyond it 503"},
+    {"max-connections", CF_INT, CF(max_connections), "1024", 1, 65535,
+     "open HTTP connections in total"},
+    {"max-per-ip", CF_INT, CF(max_per_ip), "512", 1, 65535,
+     "open HTTP connections per client address"},
+    {"connection-timeout", CF_INT, CF(connection_timeout), "30", 1, 3600,
+     "idle connection timeout (s)"},
     {"max-body", CF_INT, CF(max_body), "1048576", 1024, 268435456, "request body limit (bytes)"},
     {"max-header", CF_INT, CF(max_header), "32768", 4096, 1048576, "request header memory (bytes)"},
     {"db-timeout", CF_INT, CF(db_timeout), "3", 1, 60, "wait for / connect to the database (s)"},
-    {"statement-timeout", CF_INT, CF(statement_timeout), "30000", 100, 600000, "SQL statement timeout (ms)"},
+    {"statement-timeout", CF_INT, CF(statement_timeout), "30000", 100, 600000,
+     "SQL statement timeout (ms)"},
     {"token-ttl", CF_INT, CF(token_ttl), "86400", 60, 31536000, "access token lifetime (s)"},
     {"password-iterations", CF_INT, CF(password_iterations), "600000", 600000, 100000000,
      "PBKDF2-SHA256 iterations for new password hashes"},
-    {"login-max-failures", CF_INT, CF(login_max_failures), "5", 1, 1000, "failed logins per account per window"},
+    {"login-max-failures", CF_INT, CF(login_max_failures), "5", 1, 1000,
+     "failed logins per account per window"},
     {"login-ip-max-failures", CF_INT, CF(login_ip_max_failures), "50", 1, 100000,
      "failed logins per client address per window"},
     {"login-window", CF_INT, CF(login_window), "900", 1, 86400, "login throttling window (s)"},
@@ -60,7 +72,9 @@ static void envname(const char *name, char *buf, size_t len)
     size_t i = 0;
     int n = snprintf(buf, len, "CARECOMMONS_");
     for (i = 0; name[i] && (size_t)n + i + 1 < len; i++)
-        buf[n + i] = name[i] == '-' ? '_' : (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 32 : name[i]);
+        buf[n + i] = name[i] == '-'
+                         ? '_'
+                         : (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 32 : name[i]);
     buf[n + i] = '\0';
 }
 
@@ -79,8 +93,8 @@ static int set_option(const struct cf_option *o, const char *value)
     errno = 0;
     long v = strtol(value, &end, 10);
     if (errno || end == value || *end || v < o->min || v > o->max) {
-        fprintf(stderr, "carecommons: --%s must be an integer in %ld..%ld (got '%s')\n", o->name, o->min,
-                o->max, value);
+        fprintf(stderr, "carecommons: --%s must be an integer in %ld..%ld (got '%s')\n", o->name,
+                o->min, o->max, value);
         return -1;
     }
     *(int *)field = (int)v;
@@ -123,6 +137,9 @@ int svc_config_load(int argc, char **argv, int *argi)
     }
     if (!svc_cfg.migrate_database_url[0])
         set_option(&options[2], svc_cfg.database_url);
+    /* One handler thread per pooled connection: none waits for the pool. */
+    if (!svc_cfg.handler_threads)
+        svc_cfg.handler_threads = svc_cfg.pool_size;
     return 0;
 }
 

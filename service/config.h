@@ -1,4 +1,5 @@
-/* The configuration: one table (config.c) maps every option to its flag, environment name and default. */
+/* The configuration: one table (config.c) maps every option to its flag, environment name and
+ * default. */
 #ifndef CC_CONFIG_H
 #define CC_CONFIG_H
 
@@ -6,15 +7,17 @@
 #include <stdio.h>
 
 struct svc_config {
-    char *listen;              /* host:port */
+    char *listen; /* host:port */
     char *database_url;
     char *migrate_database_url; /* owner role for migrations; defaults to database_url */
     char *schema_dir;
     char *web_dir;
-    char *key_file;            /* Ed25519 receipt signing key (PEM), created if missing */
-    char *public_url;          /* base of share links */
+    char *key_file;   /* Ed25519 receipt signing key (PEM), created if missing */
+    char *public_url; /* base of share links */
     int pool_size;
-    int threads;
+    int threads;         /* MHD connection (I/O) threads */
+    int handler_threads; /* request handler threads; 0 in the table means pool_size */
+    int queue_limit;     /* requests waiting for a handler thread before 503 */
     int max_connections;
     int max_per_ip;
     int connection_timeout;    /* seconds */
@@ -28,13 +31,13 @@ struct svc_config {
     int login_ip_max_failures; /* per client address within login_window */
     int login_window;          /* seconds */
     int invitations_per_month;
-    int log_level;             /* 0 error, 1 warn, 2 info, 3 debug */
+    int log_level; /* 0 error, 1 warn, 2 info, 3 debug */
 };
 
 extern struct svc_config svc_cfg;
 
-/* Fill svc_cfg from defaults, then CARECOMMONS_* environment, then --flags (argv from *argi on; consumed
- * flags advance *argi). Returns 0, or -1 after printing the bad option. */
+/* Fill svc_cfg from defaults, then CARECOMMONS_* environment, then --flags (argv from *argi on;
+ * consumed flags advance *argi). Returns 0, or -1 after printing the bad option. */
 int svc_config_load(int argc, char **argv, int *argi);
 void svc_config_usage(FILE *out);
 void svc_config_free(void);

@@ -8,17 +8,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const int statuses[] = {200, 201, 204, 304, 400, 401, 403, 404, 405, 409, 413, 422, 429, 500, 503, 0};
-#define NSTATUS (sizeof(statuses) / sizeof(statuses[0])) /* the last slot counts any other status */
-static const double buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+static const int statuses[] = {200, 201, 204, 304, 400, 401, 403, 404,
+                               405, 409, 413, 422, 429, 500, 503, 0};
+/* The last slot counts any other status. */
+#define NSTATUS (sizeof(statuses) / sizeof(statuses[0]))
+static const double buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                 0.25,  0.5,    1,     2.5,  5,     10};
 #define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
 
 static struct {
     size_t nroutes;
-    atomic_ulong *count;    /* (nroutes + 1) * NSTATUS */
+    atomic_ulong *count; /* (nroutes + 1) * NSTATUS */
     atomic_ulong hist[NBUCKETS + 1];
     atomic_ulong micros_sum;
     atomic_ulong total;
+    atomic_ulong queue_rejected;
+    atomic_long queue_depth;
 } m;
 
 int svc_metrics_init(size_t nroutes)
@@ -51,6 +56,16 @@ void svc_metrics_observe(size_t route, int status, double seconds)
     atomic_fetch_add(&m.hist[b], 1);
     atomic_fetch_add(&m.micros_sum, (unsigned long)(seconds * 1e6));
     atomic_fetch_add(&m.total, 1);
+}
+
+void svc_metrics_queue_rejected(void)
+{
+    atomic_fetch_add(&m.queue_rejected, 1);
+}
+
+void svc_metrics_queue_depth(long depth)
+{
+    atomic_store(&m.queue_depth, depth);
 }
 
 struct buf {
@@ -94,10 +109,14 @@ char *svc_metrics_render(size_t *len)
             const char *method = r < m.nroutes ? svc_routes[r].method : "";
             const char *pattern = r < m.nroutes ? svc_routes[r].pattern : "unmatched";
             if (statuses[s])
-                put(&b, "carecommons_http_requests_total{method=\"%s\",route=\"%s\",status=\"%d\"} %lu\n",
+                put(&b,
+                    "carecommons_http_requests_total{method=\"%s\",route=\"%s\",status=\"%d\"} "
+                    "%lu\n",
                     method, pattern, statuses[s], n);
             else
-                put(&b, "carecommons_http_requests_total{method=\"%s\",route=\"%s\",status=\"other\"} %lu\n",
+                put(&b,
+                    "carecommons_http_requests_total{method=\"%s\",route=\"%s\",status=\"other\"} "
+                    "%lu\n",
                     method, pattern, n);
         }
     put(&b, "# HELP carecommons_http_request_duration_seconds Request latency.\n"
@@ -105,19 +124,31 @@ char *svc_metrics_render(size_t *len)
     unsigned long cum = 0;
     for (size_t i = 0; i < NBUCKETS; i++) {
         cum += atomic_load(&m.hist[i]);
-        put(&b, "carecommons_http_request_duration_seconds_bucket{le=\"%g\"} %lu\n", buckets[i], cum);
+        put(&b, "carecommons_http_request_duration_seconds_bucket{le=\"%g\"} %lu\n", buckets[i],
+            cum);
     }
     cum += atomic_load(&m.hist[NBUCKETS]);
     put(&b, "carecommons_http_request_duration_seconds_bucket{le=\"+Inf\"} %lu\n", cum);
-    put(&b, "carecommons_http_request_duration_seconds_sum %.6f\n", atomic_load(&m.micros_sum) / 1e6);
+    put(&b, "carecommons_http_request_duration_seconds_sum %.6f\n",
+        atomic_load(&m.micros_sum) / 1e6);
     put(&b, "carecommons_http_request_duration_seconds_count %lu\n", atomic_load(&m.total));
-    put(&b, "# HELP carecommons_db_pool_connections_in_use Database connections checked out.\n"
-            "# TYPE carecommons_db_pool_connections_in_use gauge\n"
-            "carecommons_db_pool_connections_in_use %d\n"
-            "# HELP carecommons_db_pool_size Database pool size.\n"
-            "# TYPE carecommons_db_pool_size gauge\n"
-            "carecommons_db_pool_size %d\n",
+    put(&b,
+        "# HELP carecommons_db_pool_connections_in_use Database connections checked out.\n"
+        "# TYPE carecommons_db_pool_connections_in_use gauge\n"
+        "carecommons_db_pool_connections_in_use %d\n"
+        "# HELP carecommons_db_pool_size Database pool size.\n"
+        "# TYPE carecommons_db_pool_size gauge\n"
+        "carecommons_db_pool_size %d\n",
         db_pool_in_use(), db_pool_size());
+    put(&b,
+        "# HELP carecommons_http_queue_depth Requests waiting for a handler thread.\n"
+        "# TYPE carecommons_http_queue_depth gauge\n"
+        "carecommons_http_queue_depth %ld\n"
+        "# HELP carecommons_http_queue_rejected_total Requests answered 503 because the handler "
+        "queue was full.\n"
+        "# TYPE carecommons_http_queue_rejected_total counter\n"
+        "carecommons_http_queue_rejected_total %lu\n",
+        atomic_load(&m.queue_depth), atomic_load(&m.queue_rejected));
     *len = b.len;
     return b.s;
 }

@@ -2,10 +2,10 @@
 #include "db.h"
 #include "svc.h"
 
-#include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 const char *svc_status_title(int status)
 {
@@ -108,12 +108,25 @@ void svc_problem_db(struct svc_resp *resp, struct db_conn *db)
         svc_problem(resp, 500, "the request could not be completed", NULL);
 }
 
+/* From the copy taken on the MHD thread: handlers run on other threads. Headers compare without
+ * case, as HTTP and MHD do; argument names exactly. */
+static const char *lookup(const struct svc_req *req, const char *name, bool arg)
+{
+    if (!req || !name)
+        return NULL;
+    for (size_t i = 0; i < req->nkv; i++)
+        if (req->kv[i].arg == arg &&
+            (arg ? strcmp(req->kv[i].name, name) : strcasecmp(req->kv[i].name, name)) == 0)
+            return req->kv[i].value;
+    return NULL;
+}
+
 const char *svc_arg(const struct svc_req *req, const char *name)
 {
-    return req->conn ? MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name) : NULL;
+    return lookup(req, name, true);
 }
 
 const char *svc_req_header(const struct svc_req *req, const char *name)
 {
-    return req->conn ? MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name) : NULL;
+    return lookup(req, name, false);
 }

@@ -20,8 +20,8 @@ enum svc_role {
     SVC_ROLE_ANY = 0xf,
 };
 
-const char *svc_role_name(unsigned role);        /* borrowed static string */
-unsigned svc_role_parse(const char *name);       /* 0 if unknown */
+const char *svc_role_name(unsigned role);  /* borrowed static string */
+unsigned svc_role_parse(const char *name); /* 0 if unknown */
 
 #define SVC_MAX_PARAMS 4
 #define SVC_ID_LEN 37 /* uuid text + NUL */
@@ -32,18 +32,25 @@ struct svc_principal {
     char token_hash[65];
 };
 
+/* A request header or query argument, copied out of libmicrohttpd before the handler runs. */
+struct svc_kv {
+    const char *name, *value; /* value may be NULL (an argument without '=') */
+    bool arg;                 /* a query argument, not a header */
+};
+
 struct svc_req {
     const struct svc_route *route;
     const char *method;
     const char *path;
     char *params[SVC_MAX_PARAMS]; /* path {id} values, owned by the request */
     int nparams;
-    json_t *body;                 /* parsed body (borrowed from the request) or NULL */
-    const char *raw;              /* raw body bytes (borrowed) */
+    json_t *body;    /* parsed body (borrowed from the request) or NULL */
+    const char *raw; /* raw body bytes (borrowed) */
     size_t rawlen;
-    struct MHD_Connection *conn;
-    struct svc_principal who;     /* filled when the route requires a role */
-    struct db_conn *db;           /* checked out for the request when the route needs it */
+    const struct svc_kv *kv; /* headers and query arguments (borrowed from the request) */
+    size_t nkv;
+    struct svc_principal who; /* filled when the route requires a role */
+    struct db_conn *db;       /* checked out for the request when the route needs it */
     char request_id[65];
     char client_ip[64];
 };
@@ -55,8 +62,8 @@ struct svc_header {
 
 struct svc_resp {
     int status;
-    json_t *body;             /* owned; serialised compactly */
-    char *text;               /* owned alternative to body (text/plain, PEM, Prometheus) */
+    json_t *body; /* owned; serialised compactly */
+    char *text;   /* owned alternative to body (text/plain, PEM, Prometheus) */
     size_t textlen;
     const char *content_type; /* static string */
     struct svc_header headers[6];
@@ -66,9 +73,9 @@ struct svc_resp {
 typedef void (*svc_handler)(struct svc_req *req, struct svc_resp *resp);
 
 enum svc_route_flags {
-    SVC_R_DB = 1 << 0,   /* needs a database connection */
-    SVC_R_TX = 1 << 1,   /* wrap in one transaction: commit on status < 400, else roll back */
-    SVC_R_BODY = 1 << 2, /* requires a JSON object body */
+    SVC_R_DB = 1 << 0,         /* needs a database connection */
+    SVC_R_TX = 1 << 1,         /* wrap in one transaction: commit on status < 400, else roll back */
+    SVC_R_BODY = 1 << 2,       /* requires a JSON object body */
     SVC_R_IDEMPOTENT = 1 << 3, /* honours Idempotency-Key */
 };
 
@@ -76,9 +83,9 @@ struct svc_route {
     const char *method;
     const char *pattern; /* "/v1/me/medications/{id}/doses" */
     svc_handler handler;
-    unsigned roles;      /* SVC_ROLE_NONE: public */
+    unsigned roles; /* SVC_ROLE_NONE: public */
     unsigned flags;
-    size_t max_body;     /* 0: the configured default */
+    size_t max_body; /* 0: the configured default */
 };
 
 /* Response helpers. Each sets status and replaces the body; json bodies are stolen. */
@@ -86,8 +93,8 @@ void svc_json(struct svc_resp *resp, int status, json_t *body);
 void svc_text(struct svc_resp *resp, int status, const char *content_type, char *text, size_t len);
 void svc_header(struct svc_resp *resp, const char *name, const char *value);
 
-/* RFC 9457 problem details, the one builder for every error. errors (stolen, may be NULL) is an array of
- * {field, message}. */
+/* RFC 9457 problem details, the one builder for every error. errors (stolen, may be NULL) is an
+ * array of {field, message}. */
 void svc_problem(struct svc_resp *resp, int status, const char *detail, json_t *errors);
 /* A problem naming one field. */
 void svc_problem_field(struct svc_resp *resp, int status, const char *field, const char *message);
