@@ -208,7 +208,10 @@ int svc_trial_eligible_sql(const struct svc_trial *t, int64_t now, struct stats_
         goto out;
     snprintf(cats, sizeof(cats), "%u", t->categories);
     snprintf(when, sizeof(when), "%lld", (long long)now);
-    if (stats_sql_append(out, "SELECT cp.member_id, p.birth_year, p.country FROM "
+    /* The costly criteria (counts of symptom entries or weeks) outside an OFFSET 0 fence, so they
+     * run only for members the consent and the cheap criteria left. */
+    if (stats_sql_append(out, "SELECT c.member_id, c.birth_year, c.country FROM ("
+                              "SELECT cp.member_id, p.birth_year, p.country FROM "
                               "consent_permitted_members('trial_recruitment', ") < 0 ||
         param(out, cats, "int") < 0 || stats_sql_append(out, ", ") < 0 ||
         param(out, t->commercial ? "t" : "f", "boolean") < 0 || stats_sql_append(out, ", ") < 0 ||
@@ -220,12 +223,17 @@ int svc_trial_eligible_sql(const struct svc_trial *t, int64_t now, struct stats_
                          "JOIN account a ON a.id = cp.member_id AND a.role = 'member' "
                          "AND a.deleted_at IS NULL "
                          "LEFT JOIN member_profile p ON p.member_id = cp.member_id WHERE (") < 0 ||
-        stats_cohort_compile(t->inclusion, "cp.member_id", "p", now, out) < 0 ||
+        stats_cohort_compile_part(t->inclusion, "cp.member_id", "p", now, STATS_COHORT_CHEAP, out) <
+            0 ||
         stats_sql_append(out, ")") < 0)
         goto out;
     if (t->exclusion && (stats_sql_append(out, " AND NOT (") < 0 ||
                          stats_cohort_compile(t->exclusion, "cp.member_id", "p", now, out) < 0 ||
                          stats_sql_append(out, ")") < 0))
+        goto out;
+    if (stats_sql_append(out, " OFFSET 0) c WHERE ") < 0 ||
+        stats_cohort_compile_part(t->inclusion, "c.member_id", "c", now, STATS_COHORT_COSTLY, out) <
+            0)
         goto out;
     rc = 0;
 out:

@@ -1561,6 +1561,39 @@ static int compile_node(struct compiler *x, const struct node *n)
     return -1;
 }
 
+/* Criteria that count a member's entries run one aggregate per member: worth deferring until the
+ * cheap criteria have cut the candidates down. */
+static bool costly(const struct node *n)
+{
+    return n->type == NT_SYMPTOM &&
+           (n->u.sym.at_least_entries > 1 || n->u.sym.weeks_at_least != UNSET);
+}
+
+/* The conjunction of the root's conjuncts that are (want_costly) or are not costly; TRUE if none.
+ */
+static int compile_part(struct compiler *x, const struct node *root, bool want_costly)
+{
+    const struct node *const *kids = &root;
+    int n = 1, emitted = 0;
+
+    if (root->type == NT_ALL) {
+        kids = (const struct node *const *)root->kids;
+        n = root->nkids;
+    }
+    EMIT("(");
+    for (int i = 0; i < n; i++) {
+        if (costly(kids[i]) != want_costly)
+            continue;
+        if (emitted++)
+            EMIT(" AND ");
+        CHECK(compile_node(x, kids[i]));
+    }
+    if (!emitted)
+        EMIT("TRUE");
+    EMIT(")");
+    return 0;
+}
+
 #undef EMIT
 #undef CHECK
 
@@ -1589,8 +1622,9 @@ static bool identifier_ok(const char *s, bool with_dot)
     }
 }
 
-int stats_cohort_compile(const struct stats_cohort *c, const char *member_col,
-                         const char *profile_alias, int64_t now, struct stats_sql *out)
+int stats_cohort_compile_part(const struct stats_cohort *c, const char *member_col,
+                              const char *profile_alias, int64_t now, enum stats_cohort_part part,
+                              struct stats_sql *out)
 {
     struct compiler x = {.s = out, .m = member_col, .p = profile_alias, .now = now};
     size_t len0;
@@ -1602,7 +1636,10 @@ int stats_cohort_compile(const struct stats_cohort *c, const char *member_col,
     np0 = out->nparams;
     if (!c || !c->root || !identifier_ok(member_col, true) || !identifier_ok(profile_alias, false))
         goto out;
-    rc = compile_node(&x, c->root);
+    if (part == STATS_COHORT_WHOLE)
+        rc = compile_node(&x, c->root);
+    else if (part == STATS_COHORT_CHEAP || part == STATS_COHORT_COSTLY)
+        rc = compile_part(&x, c->root, part == STATS_COHORT_COSTLY);
 out:
     if (rc < 0) {
         for (i = np0; i < out->nparams; i++)
@@ -1613,6 +1650,12 @@ out:
             out->text[len0] = '\0';
     }
     return rc;
+}
+
+int stats_cohort_compile(const struct stats_cohort *c, const char *member_col,
+                         const char *profile_alias, int64_t now, struct stats_sql *out)
+{
+    return stats_cohort_compile_part(c, member_col, profile_alias, now, STATS_COHORT_WHOLE, out);
 }
 
 /* ---- plain words ---- */

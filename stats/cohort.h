@@ -123,6 +123,16 @@ int stats_sql_param(struct stats_sql *s, const char *value);
 int stats_cohort_compile(const struct stats_cohort *c, const char *member_col,
                          const char *profile_alias, int64_t now, struct stats_sql *out);
 
+/* The same for part of a cohort, so that a query can apply the cheap criteria first and the costly
+ * ones (those counting a member's symptom entries or weeks) only to the members left: CHEAP is the
+ * conjunction of the cohort's top-level criteria (those under a top-level "all", else the root)
+ * that are not costly, COSTLY that of the rest; either is TRUE when empty. CHEAP AND COSTLY is
+ * exactly WHOLE. */
+enum stats_cohort_part { STATS_COHORT_WHOLE, STATS_COHORT_CHEAP, STATS_COHORT_COSTLY };
+int stats_cohort_compile_part(const struct stats_cohort *c, const char *member_col,
+                              const char *profile_alias, int64_t now, enum stats_cohort_part part,
+                              struct stats_sql *out);
+
 /* Plain-words rendering for members ("Has multiple sclerosis; aged 40 to 60; ..."): a new string
  * (free with free()), or NULL if c is NULL or memory runs out. */
 char *stats_cohort_describe(const struct stats_cohort *c);

@@ -680,7 +680,7 @@ static int pop_cte(struct bld *b, const struct stats_population *pop)
 
     /* A join, not IN: the function yields each member once, and the planner then uses the
      * consent summary's row estimate (schema/0014) instead of guessing. */
-    EMIT("WITH pop AS (SELECT a.id AS member_id, p.birth_year, p.sex_at_birth, "
+    EMIT("WITH pop AS (SELECT x.* FROM (SELECT a.id AS member_id, p.birth_year, p.sex_at_birth, "
          "p.country::text AS country FROM consent_permitted_members('research', ");
     CHECK(stats_sql_param(b->s, num));
     EMIT("::int, ");
@@ -691,7 +691,11 @@ static int pop_cte(struct bld *b, const struct stats_population *pop)
     CHECK(stats_sql_param(b->s, focus));
     EMIT("::text[], now()) AS cpm(m) JOIN account a ON a.id = cpm.m AND a.deleted_at IS NULL "
          "AND a.role = 'member' LEFT JOIN member_profile p ON p.member_id = a.id WHERE ");
-    CHECK(stats_cohort_compile(pop->cohort, "a.id", "p", pop->now, b->s));
+    CHECK(stats_cohort_compile_part(pop->cohort, "a.id", "p", pop->now, STATS_COHORT_CHEAP, b->s));
+    /* Costly criteria outside the OFFSET 0 fence: only for members the rest left. */
+    EMIT(" OFFSET 0) x WHERE ");
+    CHECK(stats_cohort_compile_part(pop->cohort, "x.member_id", "x", pop->now, STATS_COHORT_COSTLY,
+                                    b->s));
     EMIT(")");
     return 0;
 }

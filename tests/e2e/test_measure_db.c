@@ -515,6 +515,30 @@ static bool in_cohort_b(const struct member *m)
     return m->profile && m->birth_year != NONE && D.year - m->birth_year >= 0;
 }
 
+static bool in_cohort_c(const struct member *m)
+{
+    /* {"all":[{"age":{"min":0}},{"symptom":{"symptom":"fatigue","min_severity":3,"within_days":60,
+     * "at_least_entries":2}},{"symptom":{"symptom":"nausea","weeks":{"at_least":2,"of_last":10}}}]}:
+     * the cohort language's windows count hours back from now; week k = floor((now - t) / 7 d). */
+    if (!in_cohort_b(m))
+        return false;
+    int idx = (int)(m - D.mem), fatigue = 0;
+    bool week[10] = {false};
+    for (int e = 0; e < D.nent; e++) {
+        const struct entry *en = &D.ent[e];
+        if (en->m != idx || en->t > D.now_us)
+            continue;
+        if (!strcmp(en->sym, "fatigue") && en->sev >= 3 && en->t >= D.now_us - 60 * DAY_US)
+            fatigue++;
+        if (!strcmp(en->sym, "nausea") && en->t > D.now_us - 70 * DAY_US)
+            week[(D.now_us - en->t) / (7 * DAY_US)] = true;
+    }
+    int weeks = 0;
+    for (int k = 0; k < 10; k++)
+        weeks += week[k];
+    return fatigue >= 2 && weeks >= 2;
+}
+
 static int select_pop(bool (*in)(const struct member *))
 {
     int n = 0;
@@ -983,13 +1007,19 @@ static void expect_signal(const json_t *o, const char *drug, const char *sym)
 
 /* ---- the tests ---- */
 
-/* Two cohorts: a narrow one (age band and three of the four sexes) and everyone with an age. */
-static const char *const cohort_texts[2] = {
+/* Three cohorts: a narrow one (age band and three of the four sexes), everyone with an age, and
+ * one with the costly criteria (entry and week counts) that queries apply last. */
+#define NCOHORTS 3
+static const char *const cohort_texts[NCOHORTS] = {
     "{\"all\":[{\"age\":{\"min\":20,\"max\":85}},{\"any\":[{\"sex_at_birth\":\"female\"},"
     "{\"sex_at_birth\":\"intersex\"},{\"sex_at_birth\":\"unknown\"}]}]}",
     "{\"age\":{\"min\":0}}",
+    "{\"all\":[{\"age\":{\"min\":0}},{\"symptom\":{\"symptom\":\"fatigue\",\"min_severity\":3,"
+    "\"within_days\":60,\"at_least_entries\":2}},{\"symptom\":{\"symptom\":\"nausea\","
+    "\"weeks\":{\"at_least\":2,\"of_last\":10}}}]}",
 };
-static bool (*const cohort_fns[2])(const struct member *) = {in_cohort_a, in_cohort_b};
+static bool (*const cohort_fns[NCOHORTS])(const struct member *) = {in_cohort_a, in_cohort_b,
+                                                                    in_cohort_c};
 
 /* Connect, load every raw row, and fix now (after the data was generated). */
 static void prepare(void)
@@ -1029,15 +1059,20 @@ static int population(int k, struct stats_cohort **c, struct stats_population *p
 {
     *c = cohort(cohort_texts[k]);
     *pop = (struct stats_population){.cohort = *c, .categories = 31, .now = D.now};
-    int npop = select_pop(cohort_fns[k]);
-    ck_assert_int_ge(npop, (k == 0 ? 80 : 200));
+    int npop = select_pop(cohort_fns[k]), nb = 0;
+    ck_assert_int_ge(npop, (k == 0 ? 80 : k == 1 ? 200 : 20));
+    /* The costly criteria of cohort 2 must bite: fewer members than cohort 1's. */
+    for (int i = 0; i < D.nmem; i++)
+        nb += D.mem[i].permitted && in_cohort_b(&D.mem[i]);
+    if (k == 2)
+        ck_assert_int_lt(npop, nb);
     return npop;
 }
 
 START_TEST(population_and_count)
 {
     prepare();
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < NCOHORTS; k++) {
         struct stats_cohort *c;
         struct stats_population pop;
         int npop = population(k, &c, &pop);
@@ -1070,7 +1105,7 @@ START_TEST(breakdowns)
 {
     static const char *const by[] = {"age_band", "sex_at_birth", "country"};
     prepare();
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < NCOHORTS; k++) {
         struct stats_cohort *c;
         struct stats_population pop;
         population(k, &c, &pop);
@@ -1095,7 +1130,7 @@ START_TEST(symptom_distributions)
         int window;
     } cases[] = {{"fatigue", 7}, {"fatigue", 30}, {"fatigue", 120}, {"nausea", 60}};
     prepare();
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < NCOHORTS; k++) {
         struct stats_cohort *c;
         struct stats_population pop;
         population(k, &c, &pop);
@@ -1118,7 +1153,7 @@ END_TEST
 START_TEST(symptom_trends)
 {
     prepare();
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < NCOHORTS; k++) {
         struct stats_cohort *c;
         struct stats_population pop;
         population(k, &c, &pop);
@@ -1142,7 +1177,7 @@ START_TEST(treatment_effects)
 {
     static const int ba[][2] = {{28, 28}, {14, 7}, {60, 30}};
     prepare();
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < NCOHORTS; k++) {
         struct stats_cohort *c;
         struct stats_population pop;
         population(k, &c, &pop);
@@ -1167,7 +1202,7 @@ START_TEST(medication_outcomes)
 {
     static const char *const drugs[] = {"metformin", "ibuprofen"};
     prepare();
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < NCOHORTS; k++) {
         struct stats_cohort *c;
         struct stats_population pop;
         population(k, &c, &pop);
@@ -1190,7 +1225,7 @@ START_TEST(side_effect_signals)
 {
     static const char *const effects[] = {"nausea", "rash", "weight_gain"};
     prepare();
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < NCOHORTS; k++) {
         struct stats_cohort *c;
         struct stats_population pop;
         population(k, &c, &pop);
@@ -1840,7 +1875,7 @@ static void compare_measures(void)
     free(D.se);
     free(D.catalog);
     load_rows();
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < NCOHORTS; k++) {
         struct stats_cohort *c;
         struct stats_population pop;
         char text[192];

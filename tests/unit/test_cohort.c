@@ -885,6 +885,55 @@ START_TEST(test_compile_symptom)
 }
 END_TEST
 
+/* Text of one part of a cohort (a new string). */
+static char *part_text(const char *text, enum stats_cohort_part part)
+{
+    struct stats_cohort *c = must_parse(text);
+    struct stats_sql sql;
+    stats_sql_init(&sql);
+    ck_assert_int_eq(stats_cohort_compile_part(c, "p.member_id", "p", NOW, part, &sql), 0);
+    char *out = strdup(sql.text);
+    stats_sql_free(&sql);
+    stats_cohort_free(c);
+    return out;
+}
+
+START_TEST(test_compile_parts)
+{
+    const char *mixed = "{'all':[{'condition':{'condition':'multiple_sclerosis'}},"
+                        "{'symptom':{'symptom':'fatigue','weeks':{'at_least':3,'of_last':8}}},"
+                        "{'age':{'min':18}},{'symptom':{'symptom':'nausea'}}]}";
+    char *cheap = part_text(mixed, STATS_COHORT_CHEAP),
+         *costly = part_text(mixed, STATS_COHORT_COSTLY);
+    /* Cheap: the condition, the age and the plain EXISTS; costly: only the week count. */
+    ck_assert_ptr_nonnull(strstr(cheap, "member_condition"));
+    ck_assert_ptr_nonnull(strstr(cheap, "birth_year"));
+    ck_assert_ptr_nonnull(strstr(cheap, "EXISTS (SELECT 1 FROM symptom_entry"));
+    ck_assert_ptr_null(strstr(cheap, "count("));
+    ck_assert_ptr_nonnull(strstr(costly, "count(DISTINCT"));
+    ck_assert_ptr_null(strstr(costly, "member_condition"));
+    ck_assert_ptr_null(strstr(costly, "birth_year"));
+    free(cheap);
+    free(costly);
+    /* A root that is not "all" goes whole to one side; an empty side is TRUE. */
+    const char *any = "{'any':[{'condition':{'condition':'multiple_sclerosis'}},{'symptom':{'symptom':"
+                      "'fatigue','at_least_entries':2}}]}";
+    cheap = part_text(any, STATS_COHORT_CHEAP);
+    costly = part_text(any, STATS_COHORT_COSTLY);
+    ck_assert_ptr_nonnull(strstr(cheap, "count(*)"));
+    ck_assert_str_eq(costly, "(TRUE)");
+    free(cheap);
+    free(costly);
+    const char *only = "{'symptom':{'symptom':'fatigue','at_least_entries':2}}";
+    cheap = part_text(only, STATS_COHORT_CHEAP);
+    costly = part_text(only, STATS_COHORT_COSTLY);
+    ck_assert_str_eq(cheap, "(TRUE)");
+    ck_assert_ptr_nonnull(strstr(costly, "count(*)"));
+    free(cheap);
+    free(costly);
+}
+END_TEST
+
 START_TEST(test_compile_medication_evaluation_goal)
 {
     COMPILES("{'all':[{'medication':{'medication':'fingolimod','ever':false}},{'medication':"
@@ -1328,6 +1377,7 @@ static Suite *cohort_suite(void)
     tcase_add_test(tc, test_canonical_text);
     tcase_add_test(tc, test_compile_demographics_condition);
     tcase_add_test(tc, test_compile_symptom);
+    tcase_add_test(tc, test_compile_parts);
     tcase_add_test(tc, test_compile_medication_evaluation_goal);
     tcase_add_test(tc, test_compile_arguments);
     tcase_add_test(tc, test_compile_values_are_parameters);
