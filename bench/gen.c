@@ -1,13 +1,37 @@
 /* carecommons-gen: load a synthetic population into a fresh CareCommons database with COPY.
  *
  *   carecommons-gen --url URL [--members N] [--days D] [--seed S] [--sessions K] [--tokens FILE]
+ *                   [--jobs J]
  *
- * URL is the schema owner's (cc_owner) or a superuser's: the loader disables the change-feed
- * trigger (<table>_log, or <table>_log_insert since schema 0011) of the table it is loading
- * inside each load transaction, so the same COMMIT (or ROLLBACK) enables it again and change_log
- * stays empty; foreign keys, CHECKs, the consent triggers and the statement-level data-version
- * triggers all stay in force. Rows are streamed as text COPY in 1 MiB PQputCopyData buffers,
- * members in id order, CHUNK members per transaction. The model is in genmodel.h.
+ * URL is the schema owner's (cc_owner) or a superuser's. Rows are streamed as text COPY in 1 MiB
+ * PQputCopyData buffers, members in id order, CHUNK members per transaction, one table after the
+ * other. The model is in genmodel.h.
+ *
+ * Most tables load as the service would write them, with every constraint and trigger in force
+ * except the change feed: the table's change-feed trigger (<table>_log, or <table>_log_insert since
+ * schema 0011) is disabled inside each load transaction, so the same COMMIT (or ROLLBACK) enables
+ * it again and change_log stays empty.
+ *
+ * The big tables (medication_dose, goal_progress, symptom_entry: nearly all the rows) load in
+ * bulk instead, in three steps:
+ *   1. One committed transaction takes off what costs per row: the change-feed insert trigger and,
+ *      for symptom_entry, the rollup insert trigger (symptom_entry_rollup_insert, schema 0013) are
+ *      disabled; the secondary indexes (those backing no constraint) are dropped; the foreign keys
+ *      are dropped. The definitions are read from pg_indexes and pg_constraint first, so the loader
+ *      puts back exactly what the schema had.
+ *   2. J loaders (--jobs, 2 by default: one per core), each with its own connection, COPY disjoint
+ *      member ranges at once. The primary key, CHECKs and the data-version trigger stay on.
+ *   3. The indexes are created again from their definitions; then one transaction locks the table
+ *      against writers (SHARE), recomputes the rollups (symptom_rollup_rebuild()), adds the
+ *      foreign keys again (ADD CONSTRAINT checks every row with one join, so a row no key would
+ *      have let in fails the load just as it would have failed the COPY) and enables the triggers.
+ * Each of these steps prints its own timing line under the table's. The result is the database
+ * the service would hold: same rows, rollups equal to a GROUP BY over the entries, same indexes,
+ * constraints and triggers (only the OIDs behind the foreign keys' internal triggers are new);
+ * bench/run.sh compares the rollup totals with the entries. A failed load, SIGINT or SIGTERM
+ * still runs step 3; if that fails too the loader says so loudly, lists the statements still to
+ * run and exits 1. Only a killed loader (SIGKILL, a crash) leaves a table altered: start again
+ * from a fresh database, as always.
  *
  * Session tokens are derived from the seed ("ccbench-token-<seed>-<8 digits>", member index
  * i = 1..K), so pgbench can form them too; they are written one per line to FILE, and the staff
@@ -22,7 +46,10 @@
 #include <inttypes.h>
 #include <libpq-fe.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +60,7 @@
 #define MEMBERS_MAX 2000000 /* plans take about 500 bytes per member in memory */
 #define DAYS_MAX 3650
 #define CHUNK 2000          /* members per load transaction */
+#define JOBS_MAX 8          /* loaders of a bulk table at once */
 #define COPY_BUF (1u << 20) /* bytes per PQputCopyData */
 #define ROW_MAX 4096        /* bytes one row may take */
 #define BENCH_PASSWORD "carecommons-bench"
@@ -42,7 +70,10 @@ static const char *const staff_roles[STAFF_N] = {"admin", "researcher", "coordin
 
 /* The run: options, the members' plans and the time axis. */
 struct gen {
-    PGconn *conn;
+    PGconn *conn;            /* this loader's connection (the main one outside the workers) */
+    PGconn *conns[JOBS_MAX]; /* one per loader of a bulk table; conns[0] is the main one */
+    gsl_rng *rngs[JOBS_MAX]; /* likewise; rngs[0] is the main rng */
+    int jobs;
     uint64_t seed;
     int days;
     uint32_t nmembers, nsessions;
@@ -51,7 +82,6 @@ struct gen {
     int64_t day0;               /* days since 1970-01-01 of history day 0 */
     char password_hash[SVC_HASH_MAX];
     gsl_rng *rng;
-    double total_seconds;
 };
 
 /* A COPY in progress: rows are built in buf and sent whenever it fills. */
@@ -236,6 +266,16 @@ static void cp_end(struct copy *c)
 
 /* ---- the database ---- */
 
+/* Set by SIGINT or SIGTERM, or by a loader that failed: every loader stops at its next member, and
+ * the loader puts back what it took off the bulk tables before it exits. */
+static atomic_int stopping;
+
+static void on_signal(int sig)
+{
+    atomic_store(&stopping, 1);
+    signal(sig, SIG_DFL); /* a second one ends the loader at once */
+}
+
 static int exec_ok(PGconn *conn, const char *sql)
 {
     PGresult *r = PQexec(conn, sql);
@@ -258,6 +298,17 @@ static int64_t query_int(PGconn *conn, const char *sql)
     return v;
 }
 
+/* A query with text parameters that must return rows; NULL (reported) on failure. */
+static PGresult *query_rows(PGconn *conn, const char *sql, int n, const char *const *params)
+{
+    PGresult *r = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK)
+        return r;
+    fprintf(stderr, "carecommons-gen: %s: %s", sql, PQerrorMessage(conn));
+    PQclear(r);
+    return NULL;
+}
+
 /* Rows of one table for one member; returns 0 or -1. */
 typedef int (*row_fn)(struct gen *g, struct copy *c, const struct gen_member *m);
 
@@ -269,16 +320,20 @@ struct table {
     row_fn rows;
     row_fn staff; /* rows for the staff accounts (first chunk only), or NULL */
     bool replan;  /* a row trigger queries the table itself: refresh its plans as it grows */
+    bool bulk;    /* a big table: loaded in parallel without its secondary indexes, foreign keys
+                   * and change feed, which are put back afterwards (struct bulk) */
+    const char *rollup;         /* a rollup insert trigger to disable for the load, or NULL */
+    const char *rollup_rebuild; /* the function that recomputes that rollup afterwards */
 };
 
 /* The name of t's change-feed insert trigger into out. Returns 0, or -1 when the table has
  * neither form: loading would then fill change_log (or the schema moved on), so stop. */
-static int feed_trigger(struct gen *g, const struct table *t, char out[128])
+static int feed_trigger(PGconn *conn, const struct table *t, char out[128])
 {
     char ins[128];
     snprintf(ins, sizeof(ins), "%s_insert", t->trigger);
     const char *params[] = {t->name, t->trigger, ins};
-    PGresult *r = PQexecParams(g->conn,
+    PGresult *r = PQexecParams(conn,
                                "SELECT tgname FROM pg_trigger WHERE tgrelid = $1::regclass "
                                "AND NOT tgisinternal AND tgname IN ($2, $3) ORDER BY tgname",
                                3, NULL, params, NULL, NULL, 0);
@@ -288,26 +343,26 @@ static int feed_trigger(struct gen *g, const struct table *t, char out[128])
         rc = 0;
     } else {
         fprintf(stderr, "carecommons-gen: %s has no change-feed trigger %s or %s (%s)\n", t->name,
-                t->trigger, ins, PQerrorMessage(g->conn));
+                t->trigger, ins, PQerrorMessage(conn));
     }
     PQclear(r);
     return rc;
 }
 
-/* Load one table: a transaction per CHUNK members. Prints rows and seconds. */
-static int load(struct gen *g, const struct table *t)
+/* Members [lo, hi) of t: a transaction per CHUNK members. trigger: a change-feed trigger to
+ * disable inside each transaction (so its COMMIT or ROLLBACK enables it again), or "". Adds the
+ * rows sent to *rows. Returns 0, or -1 after setting stopping. */
+static int load_range(struct gen *g, const struct table *t, uint32_t lo, uint32_t hi,
+                      const char *trigger, int64_t *rows)
 {
     struct copy c = {.conn = g->conn, .cached_day = INT64_MIN};
-    char sql[512], trigger[128] = "";
-    double t0 = mono();
+    char sql[512];
     int rc = -1;
 
-    if (t->trigger && feed_trigger(g, t, trigger) < 0)
-        return -1;
     if (!(c.buf = malloc(COPY_BUF)))
-        return -1;
-    for (uint32_t lo = 0; lo < g->nmembers; lo += CHUNK) {
-        uint32_t hi = lo + CHUNK < g->nmembers ? lo + CHUNK : g->nmembers;
+        goto out;
+    for (uint32_t from = lo; from < hi; from += CHUNK) {
+        uint32_t to = hi - from > CHUNK ? from + CHUNK : hi;
         if (exec_ok(g->conn, "BEGIN") < 0)
             goto out;
         if (trigger[0]) {
@@ -323,18 +378,19 @@ static int load(struct gen *g, const struct table *t)
             goto out;
         }
         PQclear(r);
-        if (lo == 0 && t->staff && t->staff(g, &c, NULL) < 0)
+        if (from == 0 && t->staff && t->staff(g, &c, NULL) < 0)
             c.failed = 1;
-        for (uint32_t i = lo; i < hi && !c.failed; i++)
-            if (t->rows(g, &c, &g->members[i]) < 0)
+        for (uint32_t i = from; i < to && !c.failed; i++)
+            if (atomic_load(&stopping) || t->rows(g, &c, &g->members[i]) < 0)
                 c.failed = 1;
         if (!c.failed)
             cp_flush(&c);
-        if (PQputCopyEnd(g->conn, c.failed ? "generator failed" : NULL) != 1)
+        if (PQputCopyEnd(g->conn, c.failed ? "generator stopped" : NULL) != 1)
             c.failed = 1;
         r = PQgetResult(g->conn);
         if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            fprintf(stderr, "carecommons-gen: COPY %s: %s", t->name, PQerrorMessage(g->conn));
+            if (!atomic_load(&stopping))
+                fprintf(stderr, "carecommons-gen: COPY %s: %s", t->name, PQerrorMessage(g->conn));
             c.failed = 1;
         }
         PQclear(r);
@@ -352,7 +408,7 @@ static int load(struct gen *g, const struct table *t)
         /* consent_grant_limit counts the member's grants per row; a plan cached while the table
          * was empty scans it whole, which makes the load quadratic. New statistics and fresh plans
          * after chunk 1, 2, 4, 8, ... keep the index scan. */
-        uint32_t done = lo / CHUNK + 1;
+        uint32_t done = (from - lo) / CHUNK + 1;
         if (t->replan && (done & (done - 1)) == 0) {
             snprintf(sql, sizeof(sql), "ANALYZE %s", t->name);
             if (exec_ok(g->conn, sql) < 0 || exec_ok(g->conn, "DISCARD PLANS") < 0)
@@ -361,15 +417,346 @@ static int load(struct gen *g, const struct table *t)
     }
     rc = 0;
 out:
-    if (rc < 0)
+    if (rc < 0) {
+        atomic_store(&stopping, 1);
         exec_ok(g->conn, "ROLLBACK");
-    double secs = mono() - t0;
-    g->total_seconds += secs;
-    printf("%-24s %12" PRId64 " rows %9.1f s %10.0f rows/s\n", t->name, c.rows, secs,
-           secs > 0 ? (double)c.rows / secs : 0.0);
-    fflush(stdout);
+    }
+    *rows += c.rows;
     free(c.buf);
     return rc;
+}
+
+/* One loader of a bulk table: its own connection and random generator, a range of members. */
+struct worker {
+    struct gen g;
+    const struct table *t;
+    uint32_t lo, hi;
+    int64_t rows;
+    int rc;
+    pthread_t thread;
+};
+
+static void *worker_run(void *arg)
+{
+    struct worker *w = arg;
+    w->rc = load_range(&w->g, w->t, w->lo, w->hi, "", &w->rows);
+    return NULL;
+}
+
+/* A bulk table: g->jobs loaders on disjoint member ranges at once, the caller's thread one of
+ * them. Nothing is altered per transaction (struct bulk did it once), so they never wait for each
+ * other. */
+static int load_parallel(struct gen *g, const struct table *t, int64_t *rows)
+{
+    struct worker w[JOBS_MAX];
+    int started = 1, rc = 0;
+
+    for (int k = 0; k < g->jobs; k++) {
+        w[k] = (struct worker){.g = *g, .t = t, .rc = -1};
+        w[k].g.conn = g->conns[k];
+        w[k].g.rng = g->rngs[k];
+        w[k].lo = (uint32_t)((uint64_t)g->nmembers * (uint64_t)k / (uint64_t)g->jobs);
+        w[k].hi = (uint32_t)((uint64_t)g->nmembers * (uint64_t)(k + 1) / (uint64_t)g->jobs);
+    }
+    for (; started < g->jobs; started++)
+        if (pthread_create(&w[started].thread, NULL, worker_run, &w[started]) != 0) {
+            fprintf(stderr, "carecommons-gen: cannot start a loader thread\n");
+            atomic_store(&stopping, 1);
+            rc = -1;
+            break;
+        }
+    worker_run(&w[0]);
+    for (int k = 1; k < started; k++)
+        pthread_join(w[k].thread, NULL);
+    for (int k = 0; k < started; k++) {
+        *rows += w[k].rows;
+        if (w[k].rc < 0)
+            rc = -1;
+    }
+    return rc;
+}
+
+/* Load one table. Prints rows and seconds. */
+static int load(struct gen *g, const struct table *t)
+{
+    char trigger[128] = "";
+    double t0 = mono();
+    int64_t rows = 0;
+    int rc;
+
+    if (t->bulk) {
+        rc = load_parallel(g, t, &rows);
+    } else {
+        if (t->trigger && feed_trigger(g->conn, t, trigger) < 0)
+            return -1;
+        rc = load_range(g, t, 0, g->nmembers, trigger, &rows);
+    }
+    double secs = mono() - t0;
+    printf("%-24s %12" PRId64 " rows %9.1f s %10.0f rows/s\n", t->name, rows, secs,
+           secs > 0 ? (double)rows / secs : 0.0);
+    fflush(stdout);
+    return rc;
+}
+
+/* ---- bulk tables: what the loader takes off for the load and puts back ---- */
+
+#define BULK_MAX 16
+
+/* Statements that put back what the loader took off one bulk table, in the order they run, and how
+ * far they got. Read from the catalogs (pg_indexes, pg_constraint), so they are the schema's own
+ * definitions whatever the migrations say. */
+struct bulk {
+    const struct table *t;
+    char *index[BULK_MAX]; /* CREATE INDEX, as pg_indexes has it */
+    char *fkey[BULK_MAX];  /* ALTER TABLE ... ADD CONSTRAINT ... FOREIGN KEY ... */
+    int nindex, nfkey;
+    char feed[128];            /* the change-feed insert trigger, disabled */
+    char rollup[128];          /* the rollup insert trigger, disabled, or "" */
+    bool off;                  /* the changes are committed */
+    bool index_back[BULK_MAX]; /* built again */
+    bool tail_back; /* the rollup, foreign keys and triggers are back (one transaction) */
+};
+
+/* Secondary indexes: every index of the table that backs no constraint, leaving alone any that a
+ * plain CREATE INDEX would not give back as it is (clustered, replica identity, own tablespace,
+ * commented). */
+static const char sql_indexes[] =
+    "SELECT format('DROP INDEX %I.%I', x.schemaname, x.indexname), x.indexdef"
+    " FROM pg_indexes x JOIN pg_class c ON c.oid = format('%I.%I', x.schemaname,"
+    " x.indexname)::regclass JOIN pg_index i ON i.indexrelid = c.oid"
+    " WHERE i.indrelid = $1::regclass AND i.indisvalid AND i.indisready"
+    " AND NOT i.indisclustered AND NOT i.indisreplident AND c.reltablespace = 0"
+    " AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = c.oid"
+    " AND k.conrelid = i.indrelid)"
+    " AND NOT EXISTS (SELECT 1 FROM pg_description d WHERE d.objoid = c.oid"
+    " AND d.classoid = 'pg_class'::regclass)"
+    " ORDER BY x.indexname";
+
+/* Foreign keys of the table itself (validated, not inherited, not commented). */
+static const char sql_fkeys[] =
+    "SELECT format('DROP CONSTRAINT %I', k.conname), format('ALTER TABLE %s ADD CONSTRAINT %I %s',"
+    " k.conrelid::regclass, k.conname, pg_get_constraintdef(k.oid))"
+    " FROM pg_constraint k WHERE k.conrelid = $1::regclass AND k.contype = 'f' AND k.convalidated"
+    " AND k.conislocal AND k.coninhcount = 0 AND k.conparentid = 0"
+    " AND NOT EXISTS (SELECT 1 FROM pg_description d WHERE d.objoid = k.oid"
+    " AND d.classoid = 'pg_constraint'::regclass)"
+    " ORDER BY k.conname";
+
+/* 0 when trigger tg of t exists and is enabled; -1 (reported) otherwise. */
+static int trigger_enabled(PGconn *conn, const struct table *t, const char *tg)
+{
+    const char *params[] = {t->name, tg};
+    PGresult *r = query_rows(conn,
+                             "SELECT tgenabled FROM pg_trigger WHERE tgrelid = $1::regclass"
+                             " AND tgname = $2 AND NOT tgisinternal",
+                             2, params);
+    int rc = -1;
+    if (r && PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "O") == 0)
+        rc = 0;
+    else if (r)
+        fprintf(stderr,
+                "carecommons-gen: trigger %s on %s is %s; load into a freshly migrated database\n",
+                tg, t->name, PQntuples(r) ? "not enabled" : "missing");
+    PQclear(r);
+    return rc;
+}
+
+/* Takes off, in one transaction, t's secondary indexes and foreign keys and disables its
+ * change-feed and rollup insert triggers. Returns 0, or -1 with nothing changed. */
+static int bulk_off(struct gen *g, struct bulk *b, const struct table *t)
+{
+    const char *params[] = {t->name};
+    PGresult *ix = NULL, *fk = NULL;
+    char *alter = NULL;
+    size_t len = 0, cap = 0;
+    int rc = -1;
+
+    *b = (struct bulk){.t = t};
+    if (t->trigger &&
+        (feed_trigger(g->conn, t, b->feed) < 0 || trigger_enabled(g->conn, t, b->feed) < 0))
+        return -1;
+    if (t->rollup) {
+        const char *p[] = {t->name, t->rollup, t->rollup_rebuild};
+        PGresult *r = query_rows(g->conn,
+                                 "SELECT (SELECT count(*) FROM pg_trigger WHERE tgrelid ="
+                                 " $1::regclass AND tgname = $2 AND NOT tgisinternal),"
+                                 " to_regprocedure($3) IS NOT NULL",
+                                 3, p);
+        if (!r)
+            return -1;
+        bool trig = strcmp(PQgetvalue(r, 0, 0), "1") == 0;
+        bool fn = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+        PQclear(r);
+        if (trig != fn) {
+            fprintf(stderr, "carecommons-gen: %s has %s but not %s\n", t->name,
+                    trig ? t->rollup : t->rollup_rebuild, trig ? t->rollup_rebuild : t->rollup);
+            return -1;
+        }
+        /* Without either (a schema before its migration) there is no rollup to keep. */
+        if (trig) {
+            if (trigger_enabled(g->conn, t, t->rollup) < 0)
+                return -1;
+            snprintf(b->rollup, sizeof(b->rollup), "%s", t->rollup);
+        }
+    }
+    if (!(ix = query_rows(g->conn, sql_indexes, 1, params)) ||
+        !(fk = query_rows(g->conn, sql_fkeys, 1, params)))
+        goto out;
+    if (PQntuples(ix) > BULK_MAX || PQntuples(fk) > BULK_MAX) {
+        fprintf(stderr, "carecommons-gen: %s has too many indexes or foreign keys\n", t->name);
+        goto out;
+    }
+    /* ALTER TABLE t DISABLE TRIGGER ..., DROP CONSTRAINT ...; DROP INDEX ...; */
+    for (int pass = 0; pass < 2; pass++) {
+        len = 0;
+#define ADD(...)                                                                                   \
+    do {                                                                                           \
+        int w_ = snprintf(alter ? alter + len : NULL, alter ? cap - len : 0, __VA_ARGS__);         \
+        len += w_ > 0 ? (size_t)w_ : 0;                                                            \
+    } while (0)
+        ADD("ALTER TABLE %s ", t->name);
+        const char *sep = "";
+        if (b->feed[0]) {
+            ADD("DISABLE TRIGGER %s", b->feed);
+            sep = ", ";
+        }
+        if (b->rollup[0]) {
+            ADD("%sDISABLE TRIGGER %s", sep, b->rollup);
+            sep = ", ";
+        }
+        for (int i = 0; i < PQntuples(fk); i++) {
+            ADD("%s%s", sep, PQgetvalue(fk, i, 0));
+            sep = ", ";
+        }
+        ADD(";");
+        for (int i = 0; i < PQntuples(ix); i++)
+            ADD(" %s;", PQgetvalue(ix, i, 0));
+#undef ADD
+        if (pass == 0) {
+            cap = len + 1;
+            if (!(alter = malloc(cap)))
+                goto out;
+        }
+    }
+    for (int i = 0; i < PQntuples(ix); i++)
+        if (!(b->index[b->nindex++] = strdup(PQgetvalue(ix, i, 1))))
+            goto out;
+    for (int i = 0; i < PQntuples(fk); i++)
+        if (!(b->fkey[b->nfkey++] = strdup(PQgetvalue(fk, i, 1))))
+            goto out;
+    if (exec_ok(g->conn, "BEGIN") < 0)
+        goto out;
+    if (exec_ok(g->conn, alter) < 0 || exec_ok(g->conn, "COMMIT") < 0) {
+        exec_ok(g->conn, "ROLLBACK");
+        goto out;
+    }
+    b->off = true;
+    rc = 0;
+out:
+    PQclear(ix);
+    PQclear(fk);
+    free(alter);
+    return rc;
+}
+
+static void step_line(const char *what, int n, const char *done, double secs)
+{
+    char count[32];
+    snprintf(count, sizeof(count), "%d %s", n, done);
+    printf("  %-22s %12s      %9.1f s\n", what, count, secs);
+    fflush(stdout);
+}
+
+/* Puts back what bulk_off took off: first the indexes (CREATE INDEX, each its own transaction),
+ * then in one transaction a SHARE lock on the table (writers wait until COMMIT), the rollup
+ * rebuilt, the foreign keys added (ADD CONSTRAINT checks every row in one query) and the triggers
+ * enabled, so no entry can slip in between the rebuild and its trigger. A failed step does not
+ * stop the others. Returns 0, or -1 with what is still off in b (bulk_report). */
+static int bulk_on(struct gen *g, struct bulk *b)
+{
+    char sql[640];
+    double t0;
+    int rc = 0;
+
+    if (!b->off)
+        return 0;
+    if (b->nindex) {
+        t0 = mono();
+        int built = 0;
+        for (int i = 0; i < b->nindex; i++)
+            if ((b->index_back[i] = exec_ok(g->conn, b->index[i]) == 0))
+                built++;
+            else
+                rc = -1;
+        step_line("indexes", built, "built", mono() - t0);
+    }
+    if (exec_ok(g->conn, "BEGIN") < 0)
+        return -1;
+    snprintf(sql, sizeof(sql), "LOCK TABLE %s IN SHARE MODE", b->t->name);
+    if (exec_ok(g->conn, sql) < 0)
+        goto fail;
+    if (b->rollup[0]) {
+        t0 = mono();
+        snprintf(sql, sizeof(sql), "SELECT %s", b->t->rollup_rebuild);
+        if (exec_ok(g->conn, sql) < 0)
+            goto fail;
+        step_line("rollups", 1, "rebuilt", mono() - t0);
+    }
+    t0 = mono();
+    for (int i = 0; i < b->nfkey; i++)
+        if (exec_ok(g->conn, b->fkey[i]) < 0)
+            goto fail;
+    if (b->nfkey)
+        step_line("foreign keys", b->nfkey, "validated", mono() - t0);
+    if (b->feed[0] || b->rollup[0]) {
+        snprintf(sql, sizeof(sql), "ALTER TABLE %s %s%s%s%s%s", b->t->name,
+                 b->feed[0] ? "ENABLE TRIGGER " : "", b->feed,
+                 b->feed[0] && b->rollup[0] ? ", " : "", b->rollup[0] ? "ENABLE TRIGGER " : "",
+                 b->rollup);
+        if (exec_ok(g->conn, sql) < 0)
+            goto fail;
+    }
+    if (exec_ok(g->conn, "COMMIT") < 0)
+        return -1; /* a failed COMMIT has rolled back */
+    b->tail_back = true;
+    return rc;
+fail:
+    exec_ok(g->conn, "ROLLBACK");
+    return -1;
+}
+
+/* After a failed bulk_on: what is still off, loudly. */
+static void bulk_report(const struct bulk *b)
+{
+    fprintf(stderr,
+            "carecommons-gen: COULD NOT PUT BACK what the loader took off %s; the database is NOT "
+            "as migrated. Still to run, as the schema owner:\n",
+            b->t->name);
+    for (int i = 0; i < b->nindex; i++)
+        if (!b->index_back[i])
+            fprintf(stderr, "  %s;\n", b->index[i]);
+    if (b->tail_back)
+        return;
+    fprintf(stderr, "  BEGIN;\n");
+    if (b->rollup[0])
+        fprintf(stderr, "  LOCK TABLE %s IN SHARE MODE;\n  SELECT %s;\n", b->t->name,
+                b->t->rollup_rebuild);
+    for (int i = 0; i < b->nfkey; i++)
+        fprintf(stderr, "  %s;\n", b->fkey[i]);
+    if (b->feed[0])
+        fprintf(stderr, "  ALTER TABLE %s ENABLE TRIGGER %s;\n", b->t->name, b->feed);
+    if (b->rollup[0])
+        fprintf(stderr, "  ALTER TABLE %s ENABLE TRIGGER %s;\n", b->t->name, b->rollup);
+    fprintf(stderr, "  COMMIT;\n");
+}
+
+static void bulk_free(struct bulk *b)
+{
+    for (int i = 0; i < b->nindex; i++)
+        free(b->index[i]);
+    for (int i = 0; i < b->nfkey; i++)
+        free(b->fkey[i]);
+    b->nindex = b->nfkey = 0;
 }
 
 /* ---- times ---- */
@@ -1004,52 +1391,53 @@ static int rows_symptom(struct gen *g, struct copy *c, const struct gen_member *
 
 static const struct table tables[] = {
     {"account", "id, email, display_name, role, password_hash, created_at, updated_at", NULL,
-     rows_account, rows_staff_accounts, false},
+     rows_account, rows_staff_accounts, false, false, NULL, NULL},
     {"session", "token_hash, account_id, created_at, expires_at, revoked_at", NULL, rows_session,
-     rows_staff_sessions, false},
+     rows_staff_sessions, false, false, NULL, NULL},
     {"member_profile",
      "member_id, birth_year, sex_at_birth, gender, country, postal_prefix, timezone, created_at, "
      "updated_at",
-     "member_profile_log", rows_profile, NULL, false},
+     "member_profile_log", rows_profile, NULL, false, false, NULL, NULL},
     {"custom_item", "member_id, id, kind, name, created_at, updated_at", NULL, rows_custom, NULL,
-     false},
+     false, false, NULL, NULL},
     {"member_condition",
      "member_id, id, condition_id, custom_id, diagnosed_on, diagnosed_date, status, note, "
      "created_at, updated_at",
-     "member_condition_log", rows_condition, NULL, false},
+     "member_condition_log", rows_condition, NULL, false, false, NULL, NULL},
     {"medication",
      "member_id, id, medication_id, custom_id, dose_amount, dose_unit, freq_kind, freq_value, "
      "started_on, stopped_on, stop_reason, for_condition, note, created_at, updated_at",
-     "medication_log", rows_medication, NULL, false},
+     "medication_log", rows_medication, NULL, false, false, NULL, NULL},
     {"medication_dose",
      "member_id, id, medication_ref, scheduled_at, taken_at, status, reason, created_at, "
      "updated_at",
-     "medication_dose_log", rows_dose, NULL, false},
+     "medication_dose_log", rows_dose, NULL, false, true, NULL, NULL},
     {"medication_evaluation",
      "member_id, id, medication_ref, evaluated_on, effectiveness, adherence, burden, note, "
      "created_at, updated_at",
-     "medication_evaluation_log", rows_evaluation, NULL, false},
+     "medication_evaluation_log", rows_evaluation, NULL, false, false, NULL, NULL},
     {"evaluation_side_effect",
      "member_id, evaluation_ref, ordinal, symptom_id, custom_id, severity, created_at, "
      "updated_at",
-     "evaluation_side_effect_log", rows_side_effect, NULL, false},
+     "evaluation_side_effect_log", rows_side_effect, NULL, false, false, NULL, NULL},
     {"goal",
      "member_id, id, title, kind, symptom_id, medication_ref, target_value, direction, due_on, "
      "status, created_at, updated_at",
-     "goal_log", rows_goal, NULL, false},
+     "goal_log", rows_goal, NULL, false, false, NULL, NULL},
     {"goal_progress", "member_id, id, goal_ref, value, recorded_at, note, created_at, updated_at",
-     "goal_progress_log", rows_progress, NULL, false},
+     "goal_progress_log", rows_progress, NULL, false, true, NULL, NULL},
     {"consent_grant",
      "member_id, id, version, effect, purpose, categories, conditions, non_commercial, "
      "not_for_profit_only, valid_from, valid_until, status, policy_version, created_at, "
      "withdrawn_at",
-     NULL, rows_grant, NULL, true},
+     NULL, rows_grant, NULL, true, false, NULL, NULL},
     {"consent_event", "member_id, grant_id, version, event, at, receipt_id, receipt", NULL,
-     rows_event, NULL, false},
+     rows_event, NULL, false, false, NULL, NULL},
     {"symptom_entry",
      "member_id, id, symptom_id, custom_id, severity, recorded_at, duration_minutes, triggers, "
      "note, created_at, updated_at",
-     "symptom_entry_log", rows_symptom, NULL, false},
+     "symptom_entry_log", rows_symptom, NULL, false, true, "symptom_entry_rollup_insert",
+     "symptom_rollup_rebuild()"},
 };
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
 
@@ -1108,7 +1496,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: carecommons-gen --url URL [--members N (100000)] [--days D (180)]\n"
             "                       [--seed S (20240601)] [--sessions K (min(N, 10000))]\n"
-            "                       [--tokens FILE (bench-tokens.txt)]\n"
+            "                       [--tokens FILE (bench-tokens.txt)] [--jobs J (2)]\n"
             "URL: the schema owner's or a superuser's PostgreSQL URL of an empty CareCommons\n"
             "database (migrations applied, no accounts).\n");
     exit(2);
@@ -1117,12 +1505,18 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"members", required_argument, NULL, 'n'},  {"days", required_argument, NULL, 'd'},
-        {"seed", required_argument, NULL, 's'},     {"url", required_argument, NULL, 'u'},
-        {"sessions", required_argument, NULL, 'k'}, {"tokens", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"members", required_argument, NULL, 'n'},
+        {"days", required_argument, NULL, 'd'},
+        {"seed", required_argument, NULL, 's'},
+        {"url", required_argument, NULL, 'u'},
+        {"sessions", required_argument, NULL, 'k'},
+        {"tokens", required_argument, NULL, 't'},
+        {"jobs", required_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
-    struct gen g = {.seed = 20240601, .days = 180, .nmembers = 100000};
+    struct gen g = {.seed = 20240601, .days = 180, .nmembers = 100000, .jobs = 2};
+    struct bulk bulk = {0};
     const char *url = NULL, *tokens = "bench-tokens.txt";
     long sessions = -1;
     int o, rc = 1;
@@ -1146,6 +1540,9 @@ int main(int argc, char **argv)
             break;
         case 't':
             tokens = optarg;
+            break;
+        case 'j':
+            g.jobs = (int)parse_long(optarg, "jobs", 1, JOBS_MAX);
             break;
         default:
             usage();
@@ -1179,6 +1576,23 @@ int main(int argc, char **argv)
         die("out of memory");
     if (svc_password_hash(BENCH_PASSWORD, 600000, g.password_hash) < 0)
         die("cannot hash the password");
+    g.conns[0] = g.conn;
+    g.rngs[0] = g.rng;
+    for (int k = 1; k < g.jobs; k++) {
+        g.conns[k] = PQconnectdb(url);
+        if (PQstatus(g.conns[k]) != CONNECTION_OK) {
+            fprintf(stderr, "carecommons-gen: cannot connect: %s", PQerrorMessage(g.conns[k]));
+            goto out;
+        }
+        if (exec_ok(g.conns[k], "SET synchronous_commit = off") < 0)
+            goto out;
+        if (!(g.rngs[k] = gsl_rng_alloc(gsl_rng_taus2)))
+            die("out of memory");
+    }
+    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 
     double t0 = mono();
     for (uint32_t i = 0; i < g.nmembers; i++)
@@ -1189,10 +1603,23 @@ int main(int argc, char **argv)
            g.nmembers, g.days, g.seed, g.nsessions, mono() - t0);
     if (write_tokens(&g, tokens) < 0)
         goto out;
-    for (size_t i = 0; i < NTABLES; i++)
-        if (load(&g, &tables[i]) < 0)
+    t0 = mono();
+    for (size_t i = 0; i < NTABLES; i++) {
+        const struct table *t = &tables[i];
+        if (t->bulk && bulk_off(&g, &bulk, t) < 0) {
+            bulk_free(&bulk);
             goto out;
-    printf("%-24s %12s      %9.1f s\n", "total load", "", g.total_seconds);
+        }
+        int loaded = atomic_load(&stopping) ? -1 : load(&g, t);
+        /* Put back what bulk_off took off, also after a failed load: the schema must stay. */
+        int back = t->bulk ? bulk_on(&g, &bulk) : 0;
+        if (back < 0)
+            bulk_report(&bulk);
+        bulk_free(&bulk);
+        if (loaded < 0 || back < 0)
+            goto out;
+    }
+    printf("%-24s %12s      %9.1f s\n", "total load", "", mono() - t0);
     /* Like autovacuum would after a bulk load: visibility map and statistics for the planner. */
     char vacuum[1024] = "VACUUM (ANALYZE) ";
     for (size_t i = 0; i < NTABLES; i++) {
@@ -1205,7 +1632,15 @@ int main(int argc, char **argv)
     printf("%-24s %12s      %9.1f s\n", "vacuum analyze", "", mono() - t0);
     rc = 0;
 out:
+    if (rc != 0 && atomic_load(&stopping))
+        fprintf(stderr, "carecommons-gen: stopped\n");
     free(g.members);
+    for (int k = 1; k < g.jobs; k++) {
+        if (g.rngs[k])
+            gsl_rng_free(g.rngs[k]);
+        if (g.conns[k])
+            PQfinish(g.conns[k]);
+    }
     if (g.rng)
         gsl_rng_free(g.rng);
     PQfinish(g.conn);

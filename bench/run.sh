@@ -9,6 +9,7 @@
 #   CC_BENCH_SIZES        member counts, e.g. "10000 100000 1000000" (10000)
 #   CC_BENCH_DAYS         history length in days (180)
 #   CC_BENCH_SEED         generator seed (20240601)
+#   CC_BENCH_JOBS         loader connections for the big tables (2; carecommons-gen --jobs)
 #   CC_BENCH_SECONDS      seconds per ingest level (10 here; ingest.sh alone defaults to 30)
 #   CC_BENCH_LEVELS       ingest connection counts ("1 16 64 256")
 #   CC_BENCH_RUNS         timed runs per query (20)
@@ -27,6 +28,7 @@ build=$(realpath -m "${BUILD:-build}")
 sizes=${CC_BENCH_SIZES:-10000}
 days=${CC_BENCH_DAYS:-180}
 seed=${CC_BENCH_SEED:-20240601}
+jobs=${CC_BENCH_JOBS:-2}
 only=${CC_BENCH_ONLY:-all}
 threads=${CC_BENCH_THREADS:-32}
 pool=${CC_BENCH_POOL:-32}
@@ -138,6 +140,23 @@ check_rows() {
     echo "run.sh: consent shares are off the model" >&2
     bad=1
   fi
+  # The loader loads symptom_entry with its rollup trigger off and then rebuilds the rollups, and
+  # takes foreign keys, indexes and triggers off the big tables and puts them back: the rollups'
+  # totals must be the catalog entries', and no trigger may be left disabled.
+  local sums off
+  read -r sums off < <(psql -X -At -F ' ' "$CC_PG_SUPERUSER_URL" -c "
+    SELECT e.n = d.n AND e.s = d.s AND e.n = w.n AND e.s = w.s,
+           (SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+            WHERE c.relnamespace = 'public'::regnamespace AND t.tgenabled <> 'O')
+    FROM (SELECT count(*) AS n, coalesce(sum(severity), 0) AS s FROM symptom_entry
+          WHERE symptom_id IS NOT NULL) e,
+         (SELECT coalesce(sum(n), 0) AS n, coalesce(sum(s), 0) AS s FROM symptom_day) d,
+         (SELECT coalesce(sum(n), 0) AS n, coalesce(sum(s), 0) AS s FROM symptom_week) w")
+  echo "  symptom rollups match the entries: $sums; disabled triggers: $off"
+  if [ "$sums" != t ] || [ "$off" != 0 ]; then
+    echo "run.sh: the loader left the rollups or triggers wrong" >&2
+    bad=1
+  fi
   [ "$bad" = 0 ] || exit 1
 }
 
@@ -154,7 +173,7 @@ for n in $sizes; do
   server_up "$http_port"
   t0=$(date +%s)
   nice -n 5 "$build/bench/carecommons-gen" --url "$CARECOMMONS_MIGRATE_DATABASE_URL" --members "$n" --days "$days" \
-    --seed "$seed" --tokens "$dir/tokens.txt" | tee "$out/gen-$n.txt"
+    --seed "$seed" --jobs "$jobs" --tokens "$dir/tokens.txt" | tee "$out/gen-$n.txt"
   echo "  generated in $(($(date +%s) - t0)) s"
   check_rows "$n"
   export CC_BENCH_HTTP=http://127.0.0.1:$http_port CC_BENCH_APP_URL=$CARECOMMONS_DATABASE_URL \

@@ -5,6 +5,9 @@
 -- naming it), who have multiple sclerosis, fatigue of severity 5 or more in at least 3 of the last
 -- 8 weeks, have ever started dimethyl fumarate, are 18 to 65, live in GB, US or DE, and have
 -- neither type 2 diabetes nor natalizumab running today. Answer: count, by age band, by country.
+-- The weeks are the cohort language's, not the research measures' calendar weeks: week k = whole
+-- 168-hour spans between the entry and now, k = 0..7 (hours, as the API: a week interval would
+-- follow the session's DST changes).
 WITH consented AS (
     SELECT g.member_id
     FROM consent_grant g
@@ -45,7 +48,7 @@ WITH consented AS (
     WHERE (SELECT count(DISTINCT floor(extract(epoch FROM now() - e.recorded_at) / 604800))
            FROM symptom_entry e
            WHERE e.member_id = c.member_id AND e.symptom_id = 'fatigue' AND e.severity >= 5
-             AND e.recorded_at > now() - interval '8 weeks' AND e.recorded_at <= now()) >= 3
+             AND e.recorded_at > now() - interval '1344 hours' AND e.recorded_at <= now()) >= 3
 )
 SELECT 'count' AS what, NULL AS value, count(*) AS members FROM eligible
 UNION ALL

@@ -1,7 +1,8 @@
 -- Plain-SQL baseline for "symptom_distribution": each consenting member with multiple sclerosis
--- contributes the mean severity of their fatigue entries of the last 90 days; the answer is the
--- number of members, the mean and standard deviation of those means and a histogram of them
--- rounded to whole severities.
+-- contributes the mean severity of their fatigue entries of the last 90 UTC days (entries whose UTC
+-- date is today - 89 .. today, today being the current UTC date, all of it: entries later today
+-- count too); the answer is the number of members, the mean and standard deviation of those means
+-- and a histogram of them rounded to whole severities.
 WITH consented AS (
     SELECT g.member_id
     FROM consent_grant g
@@ -23,7 +24,10 @@ WITH consented AS (
     FROM symptom_entry e
     JOIN cohort c ON c.member_id = e.member_id
     WHERE e.symptom_id = 'fatigue'
-      AND e.recorded_at > now() - interval '90 days' AND e.recorded_at <= now()
+      -- (e.recorded_at AT TIME ZONE 'UTC')::date BETWEEN today - 89 AND today, written as bounds
+      -- at UTC midnight (the same rows) so the (member_id, recorded_at) index can serve it.
+      AND e.recorded_at >= ((now() AT TIME ZONE 'UTC')::date - 89)::timestamp AT TIME ZONE 'UTC'
+      AND e.recorded_at < ((now() AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC'
     GROUP BY e.member_id
 )
 SELECT h.severity, h.members, s.n, s.mean, s.sd

@@ -1,6 +1,8 @@
 -- Plain-SQL baseline for "symptom_trend": depressed mood of consenting members with depression over
--- the last 52 weeks (week k = whole weeks between the entry and now): per week, the number of
--- members, and the mean and standard deviation of their weekly mean severities.
+-- the last 52 ISO weeks: week k = the ISO week (Monday to Sunday, UTC) k weeks before the current
+-- one, k = 0..51; the current week is counted whole (any entries dated later this week too, as the
+-- API's week rollup does). Per week, the number of members, and the mean and standard deviation of
+-- their weekly mean severities.
 WITH consented AS (
     SELECT g.member_id
     FROM consent_grant g
@@ -18,12 +20,20 @@ WITH consented AS (
       AND EXISTS (SELECT 1 FROM member_condition mc
                   WHERE mc.member_id = a.id AND mc.condition_id = 'depression')
 ), weekly AS (
-    SELECT e.member_id, floor(extract(epoch FROM now() - e.recorded_at) / 604800)::int AS week,
+    SELECT e.member_id,
+           (date_trunc('week', now() AT TIME ZONE 'UTC')::date
+            - date_trunc('week', e.recorded_at AT TIME ZONE 'UTC')::date) / 7 AS week,
            avg(e.severity) AS mean
     FROM symptom_entry e
     JOIN cohort c ON c.member_id = e.member_id
     WHERE e.symptom_id = 'depressed_mood'
-      AND e.recorded_at > now() - interval '52 weeks' AND e.recorded_at <= now()
+      -- week BETWEEN 0 AND 51, written as bounds at UTC midnight (the same rows: Monday 51 weeks
+      -- before this week's Monday, up to next Monday) so the (member_id, recorded_at) index can
+      -- serve it.
+      AND e.recorded_at >= (date_trunc('week', now() AT TIME ZONE 'UTC')::date - 7 * 51)::timestamp
+                           AT TIME ZONE 'UTC'
+      AND e.recorded_at < (date_trunc('week', now() AT TIME ZONE 'UTC')::date + 7)::timestamp
+                          AT TIME ZONE 'UTC'
     GROUP BY 1, 2
 )
 SELECT week, count(*) AS members, avg(mean) AS mean, stddev_samp(mean) AS sd

@@ -1,8 +1,11 @@
 -- Plain-SQL baseline for "treatment_effect": for consenting members with depression who started
--- sertraline (their first start, on or before today, at least 28 days ago), the change in mean
--- depressed-mood severity from the 28 days before the start to the 28 days after it; members need
--- entries on both sides. Answer: members, mean and standard deviation of the change, and how many
--- improved (change < 0) or worsened (change > 0).
+-- sertraline (their first start date d0, on or before today (UTC), with d0 + 28 days <= now), the
+-- change in mean depressed-mood severity from the 28 whole UTC days before the start (d0 - 28 ..
+-- d0 - 1) to the 28 from it (d0 .. d0 + 27); members need entries on both sides. Answer: members,
+-- mean and standard deviation of the change, and how many improved (change < 0) or worsened
+-- (change > 0). t0 is d0's UTC midnight, so the timestamp bounds below are exactly those whole
+-- days; the intervals are in hours, as the API's, because a day interval would follow the
+-- session's DST changes.
 WITH consented AS (
     SELECT g.member_id
     FROM consent_grant g
@@ -31,8 +34,9 @@ WITH consented AS (
              - avg(e.severity) FILTER (WHERE e.recorded_at < s.t0) AS delta
     FROM started s
     JOIN symptom_entry e ON e.member_id = s.member_id AND e.symptom_id = 'depressed_mood'
-     AND e.recorded_at >= s.t0 - interval '28 days' AND e.recorded_at < s.t0 + interval '28 days'
-    WHERE s.t0 + interval '28 days' <= now()
+     AND e.recorded_at >= s.t0 - interval '672 hours'
+     AND e.recorded_at < s.t0 + interval '672 hours'
+    WHERE s.t0 + interval '672 hours' <= now()
     GROUP BY s.member_id
     HAVING count(*) FILTER (WHERE e.recorded_at < s.t0) > 0
        AND count(*) FILTER (WHERE e.recorded_at >= s.t0) > 0
