@@ -1603,6 +1603,7 @@ int main(int argc, char **argv)
            g.nmembers, g.days, g.seed, g.nsessions, mono() - t0);
     if (write_tokens(&g, tokens) < 0)
         goto out;
+    bool rollups = false;
     t0 = mono();
     for (size_t i = 0; i < NTABLES; i++) {
         const struct table *t = &tables[i];
@@ -1610,6 +1611,7 @@ int main(int argc, char **argv)
             bulk_free(&bulk);
             goto out;
         }
+        rollups = rollups || (t->bulk && bulk.rollup[0]);
         int loaded = atomic_load(&stopping) ? -1 : load(&g, t);
         /* Put back what bulk_off took off, also after a failed load: the schema must stay. */
         int back = t->bulk ? bulk_on(&g, &bulk) : 0;
@@ -1626,6 +1628,8 @@ int main(int argc, char **argv)
         strcat(vacuum, tables[i].name);
         strcat(vacuum, i + 1 < NTABLES ? ", " : "");
     }
+    if (rollups)
+        strcat(vacuum, ", symptom_day, symptom_week"); /* rebuilt by symptom_rollup_rebuild() */
     t0 = mono();
     if (exec_ok(g.conn, vacuum) < 0)
         goto out;

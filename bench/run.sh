@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench: for each population size, a private PostgreSQL and server in a temporary directory, a
-# synthetic population (carecommons-gen), a row-count check, the query benchmark (bench/query.sh),
-# the ingest benchmark (bench/ingest.sh, on the first size only), the result tables, teardown.
+# synthetic population (carecommons-gen), row-count and rollup checks, the query benchmark
+# (bench/query.sh), the ingest benchmark (bench/ingest.sh, on the first size only), the result
+# tables, teardown.
 # Loopback only; every loop is bounded.
 #
 # Settings (environment):
