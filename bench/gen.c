@@ -12,10 +12,12 @@
  * schema 0011) is disabled inside each load transaction, so the same COMMIT (or ROLLBACK) enables
  * it again and change_log stays empty.
  *
- * The big tables (medication_dose, goal_progress, symptom_entry: nearly all the rows) load in
+ * The big tables (medication_dose, goal_progress, symptom_entry: nearly all the rows) and
+ * consent_grant (whose summary trigger, schema 0014, recomputes every chunk's members) load in
  * bulk instead, in three steps:
- *   1. One committed transaction takes off what costs per row: the change-feed insert trigger and,
- *      for symptom_entry, the rollup insert trigger (symptom_entry_rollup_insert, schema 0013) are
+ *   1. One committed transaction takes off what costs per row: the change-feed insert trigger and
+ *      the summary insert trigger (symptom_entry_rollup_insert, schema 0013; consent_member_insert,
+ *      schema 0014) are
  *      disabled; the secondary indexes (those backing no constraint) are dropped; the foreign keys
  *      are dropped. The definitions are read from pg_indexes and pg_constraint first, so the loader
  *      puts back exactly what the schema had.
@@ -1430,7 +1432,7 @@ static const struct table tables[] = {
      "member_id, id, version, effect, purpose, categories, conditions, non_commercial, "
      "not_for_profit_only, valid_from, valid_until, status, policy_version, created_at, "
      "withdrawn_at",
-     NULL, rows_grant, NULL, true, false, NULL, NULL},
+     NULL, rows_grant, NULL, false, true, "consent_member_insert", "consent_member_rebuild()"},
     {"consent_event", "member_id, grant_id, version, event, at, receipt_id, receipt", NULL,
      rows_event, NULL, false, false, NULL, NULL},
     {"symptom_entry",

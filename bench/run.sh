@@ -153,8 +153,12 @@ check_rows() {
           WHERE symptom_id IS NOT NULL) e,
          (SELECT coalesce(sum(n), 0) AS n, coalesce(sum(s), 0) AS s FROM symptom_day) d,
          (SELECT coalesce(sum(n), 0) AS n, coalesce(sum(s), 0) AS s FROM symptom_week) w")
-  echo "  symptom rollups match the entries: $sums; disabled triggers: $off"
-  if [ "$sums" != t ] || [ "$off" != 0 ]; then
+  local summary
+  summary=$(psql -X -At "$CC_PG_SUPERUSER_URL" -c "
+    SELECT NOT EXISTS (SELECT * FROM consent_member EXCEPT SELECT * FROM consent_member_source)
+       AND NOT EXISTS (SELECT * FROM consent_member_source EXCEPT SELECT * FROM consent_member)")
+  echo "  symptom rollups match the entries: $sums; consent summary matches the grants: $summary; disabled triggers: $off"
+  if [ "$sums" != t ] || [ "$summary" != t ] || [ "$off" != 0 ]; then
     echo "run.sh: the loader left the rollups or triggers wrong" >&2
     bad=1
   fi
