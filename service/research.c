@@ -123,6 +123,36 @@ int svc_research_record_uses(struct db_conn *db, const struct stats_population *
 
     stats_sql_init(&sql);
     snprintf(cats, sizeof(cats), "%u", categories);
+    /* The population's fingerprint first (schema 0015): unchanged since this study's last record
+     * today means every row below is already there, so nothing to write. */
+    if (stats_sql_append(&sql, "WITH f AS (SELECT count(*) AS n, "
+                               "coalesce(bit_xor(uuid_hash_extended(x.member_id, 1)), 0) AS h1, "
+                               "coalesce(bit_xor(uuid_hash_extended(x.member_id, 2)), 0) AS h2 "
+                               "FROM (") < 0 ||
+        stats_population_sql(pop, &sql) < 0 ||
+        stats_sql_append(&sql, ") x) INSERT INTO data_use_mark AS d (kind, object_id, day, title, "
+                               "members, h1, h2) SELECT 'study', ") < 0 ||
+        stats_sql_param(&sql, study_id) < 0 ||
+        stats_sql_append(&sql, "::uuid, (now() AT TIME ZONE 'UTC')::date, ") < 0 ||
+        stats_sql_param(&sql, title) < 0 ||
+        stats_sql_append(
+            &sql,
+            ", f.n, f.h1, f.h2 FROM f ON CONFLICT (kind, object_id) DO UPDATE SET "
+            "day = EXCLUDED.day, title = EXCLUDED.title, members = EXCLUDED.members, "
+            "h1 = EXCLUDED.h1, h2 = EXCLUDED.h2 WHERE (d.day, d.title, d.members, d.h1, d.h2) "
+            "IS DISTINCT FROM (EXCLUDED.day, EXCLUDED.title, EXCLUDED.members, EXCLUDED.h1, "
+            "EXCLUDED.h2) RETURNING 1") < 0)
+        goto out;
+    if (!(r = db_exec(db, sql.text, sql.nparams, (const char *const *)sql.params)))
+        goto out;
+    if (PQntuples(r) == 0) {
+        rc = 0;
+        goto out;
+    }
+    PQclear(r);
+    r = NULL;
+    stats_sql_free(&sql);
+    stats_sql_init(&sql);
     if (stats_sql_append(&sql, "INSERT INTO data_use (member_id, kind, object_id, title, purpose, "
                                "categories, at) SELECT x.member_id, 'study', ") < 0 ||
         stats_sql_param(&sql, study_id) < 0 || stats_sql_append(&sql, "::uuid, ") < 0 ||

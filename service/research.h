@@ -48,7 +48,8 @@ json_t *svc_research_answer(struct db_conn *db, const struct stats_measure *m, s
                             const struct stats_population *pop);
 
 /* Record the use for every member pop counts: one data_use row per member and study (kind
- * 'study', purpose 'research'), `at` moved to now() when it already exists. One INSERT ... SELECT.
+ * 'study', purpose 'research'), `at` moved to now() when it already exists. Skipped when the study
+ * recorded the very same population earlier the same UTC day (data_use_mark, schema 0015).
  * Returns 0, or -1 on a database error. */
 int svc_research_record_uses(struct db_conn *db, const struct stats_population *pop,
                              const char *study_id, const char *title, unsigned categories);

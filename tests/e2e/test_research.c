@@ -966,6 +966,99 @@ START_TEST(consent_withdrawal_and_data_uses)
 }
 END_TEST
 
+/* The data_use upsert is skipped only when the study recorded the very same population earlier
+ * the same UTC day (schema 0015): a new member, a swapped member or a new day is recorded. */
+START_TEST(data_use_mark_skips_only_the_same_population)
+{
+    char rt[64], sid[37], ids[24][37], ytok[64], yid[37], ztok[64], zid[37];
+    struct th_resp r;
+    th_account("researcher", rt, NULL);
+    approved_study(rt, "10", NULL, sid);
+    make_members("D24", 24, ids);
+    const char *q1 = "{'cohort':{'postal_prefix':'D24'},'measures':[{'type':'count',"
+                     "'epsilon':1}]}";
+    const char *q2 = "{'cohort':{'postal_prefix':'D24'},'measures':[{'type':'count',"
+                     "'epsilon':0.5}]}";
+    const char *ps[] = {sid}, *p0[] = {sid, ids[0]};
+    const char *rows = "SELECT count(*) FROM data_use WHERE object_id = $1 AND kind = 'study'";
+    const char *mark = "SELECT members FROM data_use_mark WHERE object_id = $1 AND kind = 'study' "
+                       "AND day = (now() AT TIME ZONE 'UTC')::date";
+    const char *mark_x = "SELECT xmin::text::bigint FROM data_use_mark WHERE object_id = $1";
+    const char *row_x = "SELECT xmin::text::bigint FROM data_use WHERE object_id = $1 AND "
+                        "member_id = $2";
+
+    query(rt, sid, q1, &r);
+    th_assert_status(&r, 200);
+    th_resp_free(&r);
+    ck_assert_int_eq(th_sql_long(rows, 1, ps), 24);
+    ck_assert_int_eq(th_sql_long(mark, 1, ps), 24);
+    long mx = th_sql_long(mark_x, 1, ps), ux = th_sql_long(row_x, 2, p0);
+
+    /* Another query over the same members, same day: neither table is written. */
+    query(rt, sid, q2, &r);
+    th_assert_status(&r, 200);
+    ck_assert(json_is_false(json_object_get(r.json, "cached")));
+    th_resp_free(&r);
+    ck_assert_int_eq(th_sql_long(mark_x, 1, ps), mx);
+    ck_assert_int_eq(th_sql_long(row_x, 2, p0), ux);
+
+    /* A new member of the cohort is recorded the same day. */
+    th_account("member", ytok, yid);
+    make_member_of(yid, "D24");
+    query(rt, sid, q1, &r);
+    th_assert_status(&r, 200);
+    ck_assert(json_is_false(json_object_get(r.json, "cached")));
+    th_resp_free(&r);
+    const char *py[] = {sid, yid};
+    ck_assert_int_eq(th_sql_long(rows, 1, ps), 25);
+    ck_assert_int_eq(th_sql_long("SELECT count(*) FROM data_use WHERE object_id = $1 AND "
+                                 "member_id = $2",
+                                 2, py),
+                     1);
+    ck_assert_int_eq(th_sql_long(mark, 1, ps), 25);
+
+    /* One member leaves and another joins: same size, other members; the newcomer is recorded. */
+    PGconn *c = th_db();
+    exec_sql(c,
+             "UPDATE consent_grant SET status = 'withdrawn', withdrawn_at = now() "
+             "WHERE member_id = $1 AND status = 'active'",
+             1, p0 + 1);
+    PQfinish(c);
+    th_account("member", ztok, zid);
+    make_member_of(zid, "D24");
+    query(rt, sid, q2, &r);
+    th_assert_status(&r, 200);
+    ck_assert(json_is_false(json_object_get(r.json, "cached")));
+    th_resp_free(&r);
+    const char *pz[] = {sid, zid};
+    ck_assert_int_eq(th_sql_long(mark, 1, ps), 25);
+    ck_assert_int_eq(th_sql_long("SELECT count(*) FROM data_use WHERE object_id = $1 AND "
+                                 "member_id = $2",
+                                 2, pz),
+                     1);
+    ck_assert_int_eq(th_sql_long(rows, 1, ps), 26); /* the one who left keeps the earlier use */
+
+    /* As if all that had happened yesterday: today's first query records every member again. */
+    c = th_db();
+    exec_sql(c, "UPDATE data_use SET at = at - interval '1 day' WHERE object_id = $1", 1, ps);
+    exec_sql(c, "UPDATE data_use_mark SET day = day - 1 WHERE object_id = $1", 1, ps);
+    exec_sql(c,
+             "INSERT INTO symptom_entry (member_id, symptom_id, severity, recorded_at) "
+             "VALUES ($1, 'fatigue', 4, now())",
+             1, pz + 1);
+    PQfinish(c);
+    query(rt, sid, q1, &r);
+    th_assert_status(&r, 200);
+    ck_assert(json_is_false(json_object_get(r.json, "cached")));
+    th_resp_free(&r);
+    ck_assert_int_eq(th_sql_long(mark, 1, ps), 25);
+    ck_assert_int_eq(th_sql_long("SELECT count(*) FROM data_use WHERE object_id = $1 AND "
+                                 "at > now() - interval '1 minute'",
+                                 1, ps),
+                     25);
+}
+END_TEST
+
 START_TEST(audit_row_has_no_values)
 {
     char rt[64], id[37];
@@ -1105,6 +1198,7 @@ int main(void)
     tcase_add_test(tc, cached_repeats);
     tcase_add_test(tc, cache_ends_when_a_grant_expires);
     tcase_add_test(tc, consent_withdrawal_and_data_uses);
+    tcase_add_test(tc, data_use_mark_skips_only_the_same_population);
     tcase_add_test(tc, audit_row_has_no_values);
     tcase_add_test(tc, nobody_and_five_look_alike);
     tcase_add_test(tc, server_log_clean);
