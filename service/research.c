@@ -200,7 +200,11 @@ int svc_research_session(struct db_conn *db)
 {
     /* Research sorts (trends over hundreds of thousands of entries) spill to disk at the default
      * 4 MB; the setting ends with the request's transaction. */
-    return db_cmd(db, "SET LOCAL work_mem = '64MB'");
+    if (db_cmd(db, "SET LOCAL work_mem = '64MB'") < 0)
+        return -1;
+    /* JIT compiled every population and measure statement at 1M members (100-300 ms each, more
+     * than it saved): feasibility 2.0-2.1 s with it, 1.2 s without (docs/benchmarks.md). */
+    return db_cmd(db, "SET LOCAL jit = off");
 }
 
 /* Categories a cohort criterion reads (consent.h bits). */
