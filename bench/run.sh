@@ -18,7 +18,10 @@
 #   CC_BENCH_THREADS      server HTTP threads (32)      CC_BENCH_POOL  server DB connections (32)
 #   CC_BENCH_STATEMENT_TIMEOUT  server SQL statement timeout in ms (30000, the server's default;
 #                         raise it for 1,000,000 members, whose uncached queries can take longer)
-#   CC_PG_FSYNC           PostgreSQL fsync (on)         CC_BENCH_SHARED_BUFFERS (1GB)
+#   CC_PG_FSYNC           PostgreSQL fsync (on)
+#   CC_BENCH_SHARED_BUFFERS  PostgreSQL shared_buffers (a quarter of the RAM, 128MB to 8GB: the
+#                         usual sizing; at 1M members 6GB against 256MB took the distribution from
+#                         2.0-2.5 s to 1.3-1.5 s, docs/benchmarks.md)
 #   CC_BENCH_MAX_WAL      PostgreSQL max_wal_size (8GB; the WAL takes that much disk)
 #   CC_BENCH_OUT          results directory ($BUILD/bench-results); CSVs and the SVG go there
 #   CC_KEEP_TMP=1         keep the temporary directory
@@ -36,6 +39,9 @@ pool=${CC_BENCH_POOL:-32}
 statement_timeout=${CC_BENCH_STATEMENT_TIMEOUT:-30000}
 fsync=${CC_PG_FSYNC:-on}
 out=$(realpath -m "${CC_BENCH_OUT:-$build/bench-results}")
+mem_mb=$(awk '/^MemTotal:/ { print int($2 / 1024) }' /proc/meminfo 2>/dev/null || echo 4096)
+sb_mb=$((mem_mb / 4)); [ "$sb_mb" -ge 128 ] || sb_mb=128; [ "$sb_mb" -le 8192 ] || sb_mb=8192
+shared_buffers=${CC_BENCH_SHARED_BUFFERS:-${sb_mb}MB}
 export CC_BENCH_SECONDS=${CC_BENCH_SECONDS:-10}
 export CC_BENCH_LEVELS=${CC_BENCH_LEVELS:-"1 16 64 256"}
 export CC_BENCH_RUNS=${CC_BENCH_RUNS:-20}
@@ -100,7 +106,7 @@ pg_up() {
   export CARECOMMONS_DATABASE_URL CARECOMMONS_MIGRATE_DATABASE_URL CC_PG_SUPERUSER_URL
   scripts/pg.sh stop "$dir/pg" >/dev/null
   as_owner "$bindir/pg_ctl" -D "$dir/pg/data" -w -t 120 -l "$dir/pg/postgres.log" \
-    -o "-p $port -k $dir/pg/run -c listen_addresses=127.0.0.1 -c fsync=$fsync -c max_connections=400 -c shared_buffers=${CC_BENCH_SHARED_BUFFERS:-1GB} -c max_wal_size=${CC_BENCH_MAX_WAL:-8GB} -c checkpoint_timeout=15min" \
+    -o "-p $port -k $dir/pg/run -c listen_addresses=127.0.0.1 -c fsync=$fsync -c max_connections=400 -c shared_buffers=$shared_buffers -c max_wal_size=${CC_BENCH_MAX_WAL:-8GB} -c checkpoint_timeout=15min" \
     start >/dev/null || { tail -n 20 "$dir/pg/postgres.log" >&2; exit 1; }
 }
 
@@ -169,7 +175,7 @@ check_rows() {
 first=1
 for n in $sizes; do
   size=$n
-  echo "== $n members, $days days (load average $(cut -d' ' -f1-3 /proc/loadavg)) =="
+  echo "== $n members, $days days, shared_buffers $shared_buffers (load average $(cut -d' ' -f1-3 /proc/loadavg)) =="
   dir=$(mktemp -d /tmp/cc-bench-XXXXXX)
   chmod 755 "$dir"
   pg_port=$(free_port)
