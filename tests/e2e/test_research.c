@@ -966,6 +966,16 @@ START_TEST(consent_withdrawal_and_data_uses)
 }
 END_TEST
 
+/* A study query that must be answered (200) and computed afresh, not from the cache. */
+static void uncached_query(const char *token, const char *study, const char *text)
+{
+    struct th_resp r;
+    query(token, study, text, &r);
+    th_assert_status(&r, 200);
+    ck_assert(json_is_false(json_object_get(r.json, "cached")));
+    th_resp_free(&r);
+}
+
 /* The data_use upsert is skipped only when the study recorded the very same population earlier
  * the same UTC day (schema 0015): a new member, a swapped member or a new day is recorded. */
 START_TEST(data_use_mark_skips_only_the_same_population)
@@ -983,6 +993,7 @@ START_TEST(data_use_mark_skips_only_the_same_population)
     const char *rows = "SELECT count(*) FROM data_use WHERE object_id = $1 AND kind = 'study'";
     const char *mark = "SELECT members FROM data_use_mark WHERE object_id = $1 AND kind = 'study' "
                        "AND day = (now() AT TIME ZONE 'UTC')::date";
+    const char *one = "SELECT count(*) FROM data_use WHERE object_id = $1 AND member_id = $2";
     const char *mark_x = "SELECT xmin::text::bigint FROM data_use_mark WHERE object_id = $1";
     const char *row_x = "SELECT xmin::text::bigint FROM data_use WHERE object_id = $1 AND "
                         "member_id = $2";
@@ -995,26 +1006,17 @@ START_TEST(data_use_mark_skips_only_the_same_population)
     long mx = th_sql_long(mark_x, 1, ps), ux = th_sql_long(row_x, 2, p0);
 
     /* Another query over the same members, same day: neither table is written. */
-    query(rt, sid, q2, &r);
-    th_assert_status(&r, 200);
-    ck_assert(json_is_false(json_object_get(r.json, "cached")));
-    th_resp_free(&r);
+    uncached_query(rt, sid, q2);
     ck_assert_int_eq(th_sql_long(mark_x, 1, ps), mx);
     ck_assert_int_eq(th_sql_long(row_x, 2, p0), ux);
 
     /* A new member of the cohort is recorded the same day. */
     th_account("member", ytok, yid);
     make_member_of(yid, "D24");
-    query(rt, sid, q1, &r);
-    th_assert_status(&r, 200);
-    ck_assert(json_is_false(json_object_get(r.json, "cached")));
-    th_resp_free(&r);
+    uncached_query(rt, sid, q1);
     const char *py[] = {sid, yid};
     ck_assert_int_eq(th_sql_long(rows, 1, ps), 25);
-    ck_assert_int_eq(th_sql_long("SELECT count(*) FROM data_use WHERE object_id = $1 AND "
-                                 "member_id = $2",
-                                 2, py),
-                     1);
+    ck_assert_int_eq(th_sql_long(one, 2, py), 1);
     ck_assert_int_eq(th_sql_long(mark, 1, ps), 25);
 
     /* One member leaves and another joins: same size, other members; the newcomer is recorded. */
@@ -1026,16 +1028,10 @@ START_TEST(data_use_mark_skips_only_the_same_population)
     PQfinish(c);
     th_account("member", ztok, zid);
     make_member_of(zid, "D24");
-    query(rt, sid, q2, &r);
-    th_assert_status(&r, 200);
-    ck_assert(json_is_false(json_object_get(r.json, "cached")));
-    th_resp_free(&r);
+    uncached_query(rt, sid, q2);
     const char *pz[] = {sid, zid};
     ck_assert_int_eq(th_sql_long(mark, 1, ps), 25);
-    ck_assert_int_eq(th_sql_long("SELECT count(*) FROM data_use WHERE object_id = $1 AND "
-                                 "member_id = $2",
-                                 2, pz),
-                     1);
+    ck_assert_int_eq(th_sql_long(one, 2, pz), 1);
     ck_assert_int_eq(th_sql_long(rows, 1, ps), 26); /* the one who left keeps the earlier use */
 
     /* As if all that had happened yesterday: today's first query records every member again. */
@@ -1047,10 +1043,7 @@ START_TEST(data_use_mark_skips_only_the_same_population)
              "VALUES ($1, 'fatigue', 4, now())",
              1, pz + 1);
     PQfinish(c);
-    query(rt, sid, q1, &r);
-    th_assert_status(&r, 200);
-    ck_assert(json_is_false(json_object_get(r.json, "cached")));
-    th_resp_free(&r);
+    uncached_query(rt, sid, q1);
     ck_assert_int_eq(th_sql_long(mark, 1, ps), 25);
     ck_assert_int_eq(th_sql_long("SELECT count(*) FROM data_use WHERE object_id = $1 AND "
                                  "at > now() - interval '1 minute'",
