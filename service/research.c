@@ -113,18 +113,17 @@ fail:
     return NULL;
 }
 
-int svc_research_record_uses(struct db_conn *db, const struct stats_population *pop,
-                             const char *study_id, const char *title, unsigned categories)
+/* Upsert the study's population fingerprint (schema 0015: UTC day, title, member count, two XORs
+ * of member-id hashes). 1 if it changed, so the data_use rows must be written; 0 if this study
+ * recorded the very same population earlier today; -1 on a database error. */
+static int population_changed(struct db_conn *db, const struct stats_population *pop,
+                              const char *study_id, const char *title)
 {
     struct stats_sql sql;
-    char cats[16];
     PGresult *r = NULL;
     int rc = -1;
 
     stats_sql_init(&sql);
-    snprintf(cats, sizeof(cats), "%u", categories);
-    /* The population's fingerprint first (schema 0015): unchanged since this study's last record
-     * today means every row below is already there, so nothing to write. */
     if (stats_sql_append(&sql, "WITH f AS (SELECT count(*) AS n, "
                                "coalesce(bit_xor(uuid_hash_extended(x.member_id, 1)), 0) AS h1, "
                                "coalesce(bit_xor(uuid_hash_extended(x.member_id, 2)), 0) AS h2 "
@@ -145,14 +144,26 @@ int svc_research_record_uses(struct db_conn *db, const struct stats_population *
         goto out;
     if (!(r = db_exec(db, sql.text, sql.nparams, (const char *const *)sql.params)))
         goto out;
-    if (PQntuples(r) == 0) {
-        rc = 0;
-        goto out;
-    }
+    rc = PQntuples(r) > 0;
+out:
     PQclear(r);
-    r = NULL;
     stats_sql_free(&sql);
+    return rc;
+}
+
+int svc_research_record_uses(struct db_conn *db, const struct stats_population *pop,
+                             const char *study_id, const char *title, unsigned categories)
+{
+    struct stats_sql sql;
+    char cats[16];
+    PGresult *r = NULL;
+    int rc = population_changed(db, pop, study_id, title);
+
+    if (rc <= 0)
+        return rc; /* 0: recorded earlier today, nothing to write; -1: database error */
+    rc = -1;
     stats_sql_init(&sql);
+    snprintf(cats, sizeof(cats), "%u", categories);
     if (stats_sql_append(&sql, "INSERT INTO data_use (member_id, kind, object_id, title, purpose, "
                                "categories, at) SELECT x.member_id, 'study', ") < 0 ||
         stats_sql_param(&sql, study_id) < 0 || stats_sql_append(&sql, "::uuid, ") < 0 ||
