@@ -86,7 +86,8 @@ struct use {
 struct tally {
     long comparisons, disagreements, permitted, loader_checks, uses, uses_now;
     long fast_permitted, slow_permitted, fast_denied, slow_denied;
-    long to_slow, to_fast; /* rows moved between the paths between checks */
+    long fast_cond_permitted; /* decided by a summary row with conditions (schema 0017's branch) */
+    long to_slow, to_fast;    /* rows moved between the paths between checks */
     long rows_checked;
 };
 
@@ -805,6 +806,8 @@ static void check_uses(PGconn *c, const char *ids, int nuses, struct tally *t)
                     fast_path(m, u.u.purpose, u.u.at, pool_set(u.u.conditions, u.u.nconditions));
                 if (fast)
                     *(d.permit ? &t->fast_permitted : &t->fast_denied) += 1;
+                if (fast && d.permit && m->cond_set[u.u.purpose])
+                    t->fast_cond_permitted++;
                 else if (m->row[u.u.purpose])
                     *(d.permit ? &t->slow_permitted : &t->slow_denied) += 1;
             }
@@ -880,12 +883,13 @@ START_TEST(sql_agrees_with_c)
            "%d withdrawn, %d new versions, %d reactivated, %d in place, %d bulk expiries, %d "
            "erased, %d rolled back), %ld uses (%ld at now()): %ld member x use comparisons (%ld "
            "permitted by C), %ld store read-back checks, %ld disagreements; summary rows checked "
-           "%ld; decided by the summary %ld permitted / %ld denied, by the grants %ld / %ld; rows "
-           "moved to the grants %ld, back %ld\n",
+           "%ld; decided by the summary %ld permitted (%ld from rows with conditions) / %ld "
+           "denied, by the grants %ld / %ld; rows moved to the grants %ld, back %ld\n",
            NMEMBERS, ngrants, NBATCHES, NOPS, kinds[0], kinds[1], kinds[2], kinds[3], kinds[4],
            kinds[5], kinds[6], kinds[7], t.uses, t.uses_now, t.comparisons, t.permitted,
-           t.loader_checks, t.disagreements, t.rows_checked, t.fast_permitted, t.fast_denied,
-           t.slow_permitted, t.slow_denied, t.to_slow, t.to_fast);
+           t.loader_checks, t.disagreements, t.rows_checked, t.fast_permitted,
+           t.fast_cond_permitted, t.fast_denied, t.slow_permitted, t.slow_denied, t.to_slow,
+           t.to_fast);
     fflush(stdout);
     ck_assert_int_eq(t.disagreements, 0);
     ck_assert_int_ge(t.comparisons, 40000);
@@ -893,6 +897,7 @@ START_TEST(sql_agrees_with_c)
     ck_assert_int_ge(t.permitted, 500);
     ck_assert_int_le(t.permitted, t.comparisons / 2 - 500);
     ck_assert_int_ge(t.fast_permitted, 200);
+    ck_assert_int_ge(t.fast_cond_permitted, 20);
     ck_assert_int_ge(t.fast_denied, 200);
     ck_assert_int_ge(t.slow_permitted, 200);
     ck_assert_int_ge(t.slow_denied, 200);
