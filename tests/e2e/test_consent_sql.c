@@ -86,7 +86,7 @@ struct use {
 struct tally {
     long comparisons, disagreements, permitted, loader_checks, uses, uses_now;
     long fast_permitted, slow_permitted, fast_denied, slow_denied;
-    long fast_cond_permitted; /* decided by a summary row with conditions (schema 0017's branch) */
+    long fast_cond_permitted; /* decided by a summary row that has conditions */
     long to_slow, to_fast;    /* rows moved between the paths between checks */
     long rows_checked;
 };
