@@ -190,15 +190,21 @@ int svc_research_materialize(struct db_conn *db, struct stats_population *pop)
     struct stats_sql sql;
     PGresult *r = NULL;
     int rc = -1;
+    /* A population semi-joins member sets on member_id ("has condition C"). With hash
+     * aggregation the planner de-duplicates a criterion's members in every parallel worker (134k
+     * members at 1M: 140-240 ms in each); the (catalog id, member) indexes return them in member
+     * order, where a sorted unique is cheaper (populations 10-25% faster at 1M). Not for cohorts
+     * that count entries, whose per-member aggregates are faster hashed (docs/benchmarks.md). */
+    bool sorted = !stats_cohort_counts_entries(pop->cohort);
 
     stats_sql_init(&sql);
     if (stats_population_table_sql(pop, "cc_pop", &sql) < 0 ||
-        svc_research_population_plans(db, true) < 0 ||
+        (sorted && db_cmd(db, "SET LOCAL enable_hashagg = off") < 0) ||
         !(r = db_exec(db, sql.text, sql.nparams, (const char *const *)sql.params)))
         goto out;
     PQclear(r);
     r = NULL;
-    if (svc_research_population_plans(db, false) < 0)
+    if (sorted && db_cmd(db, "SET LOCAL enable_hashagg TO DEFAULT") < 0)
         goto out;
     /* Real row counts for the plans that read it (the consent aggregate estimates one row). */
     if (!(r = db_exec(db, "ANALYZE cc_pop", 0, NULL)))
@@ -220,16 +226,6 @@ int svc_research_session(struct db_conn *db)
     /* JIT compiled every population and measure statement at 1M members (100-300 ms each, more
      * than it saved): feasibility 2.0-2.1 s with it, 1.2 s without (docs/benchmarks.md). */
     return db_cmd(db, "SET LOCAL jit = off");
-}
-
-int svc_research_population_plans(struct db_conn *db, bool on)
-{
-    /* A population semi-joins member sets on member_id ("has condition C"). With hash
-     * aggregation the planner de-duplicates a criterion's members in every parallel worker
-     * (134k members at 1M: 140-240 ms in each); the (catalog id, member) indexes return them
-     * in member order, where a sorted unique costs about a third. Measures group by hash. */
-    return db_cmd(db,
-                  on ? "SET LOCAL enable_hashagg = off" : "SET LOCAL enable_hashagg TO DEFAULT");
 }
 
 /* Categories a cohort criterion reads (consent.h bits). */

@@ -67,8 +67,4 @@ int svc_research_materialize(struct db_conn *db, struct stats_population *pop);
 /* Settings for the rest of the request's transaction before computing aggregates. 0 or -1. */
 int svc_research_session(struct db_conn *db);
 
-/* Planner settings for a population statement (on), and back for the measures (off); both local to
- * the transaction. 0 or -1. */
-int svc_research_population_plans(struct db_conn *db, bool on);
-
 #endif

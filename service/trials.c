@@ -4,7 +4,6 @@
 #include "auth.h"
 #include "db.h"
 #include "disclosure.h"
-#include "research.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -1078,10 +1077,7 @@ int svc_trial_feasibility_raw(struct db_conn *db, const struct svc_trial *t, int
                              " UNION ALL SELECT 'c:' || coalesce(e.country::text, 'not_recorded'),"
                              " count(*)::bigint FROM e GROUP BY 1") < 0)
         goto out;
-    /* One statement computes the population and its few counts (at most a hundred groups). */
-    if (svc_research_population_plans(db, true) < 0 ||
-        !(r = db_exec(db, q.text, q.nparams, (const char *const *)q.params)) ||
-        svc_research_population_plans(db, false) < 0)
+    if (!(r = db_exec(db, q.text, q.nparams, (const char *const *)q.params)))
         goto out;
     for (int i = 0; i < PQntuples(r); i++) {
         const char *k = PQgetvalue(r, i, 0);

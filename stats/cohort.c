@@ -1569,6 +1569,21 @@ static bool costly(const struct node *n)
            (n->u.sym.at_least_entries > 1 || n->u.sym.weeks_at_least != UNSET);
 }
 
+static bool any_costly(const struct node *n)
+{
+    if (costly(n))
+        return true;
+    for (int i = 0; i < n->nkids; i++)
+        if (any_costly(n->kids[i]))
+            return true;
+    return false;
+}
+
+bool stats_cohort_counts_entries(const struct stats_cohort *c)
+{
+    return c && c->root && any_costly(c->root);
+}
+
 /* The conjunction of the root's conjuncts that are (want_costly) or are not costly; TRUE if none.
  */
 static int compile_part(struct compiler *x, const struct node *root, bool want_costly)

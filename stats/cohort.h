@@ -43,6 +43,7 @@
 #ifndef CC_STATS_COHORT_H
 #define CC_STATS_COHORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -132,6 +133,10 @@ enum stats_cohort_part { STATS_COHORT_WHOLE, STATS_COHORT_CHEAP, STATS_COHORT_CO
 int stats_cohort_compile_part(const struct stats_cohort *c, const char *member_col,
                               const char *profile_alias, int64_t now, enum stats_cohort_part part,
                               struct stats_sql *out);
+
+/* Whether any criterion of the cohort, anywhere, is costly in the sense above (counts a member's
+ * symptom entries or weeks: one aggregate per member). false for NULL. */
+bool stats_cohort_counts_entries(const struct stats_cohort *c);
 
 /* Plain-words rendering for members ("Has multiple sclerosis; aged 40 to 60; ..."): a new string
  * (free with free()), or NULL if c is NULL or memory runs out. */

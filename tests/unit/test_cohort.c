@@ -916,8 +916,9 @@ START_TEST(test_compile_parts)
     free(cheap);
     free(costly);
     /* A root that is not "all" goes whole to one side; an empty side is TRUE. */
-    const char *any = "{'any':[{'condition':{'condition':'multiple_sclerosis'}},{'symptom':{'symptom':"
-                      "'fatigue','at_least_entries':2}}]}";
+    const char *any =
+        "{'any':[{'condition':{'condition':'multiple_sclerosis'}},{'symptom':{'symptom':"
+        "'fatigue','at_least_entries':2}}]}";
     cheap = part_text(any, STATS_COHORT_CHEAP);
     costly = part_text(any, STATS_COHORT_COSTLY);
     ck_assert_ptr_nonnull(strstr(cheap, "count(*)"));
@@ -1305,6 +1306,32 @@ START_TEST(test_conditions)
 }
 END_TEST
 
+START_TEST(test_counts_entries)
+{
+    static const struct {
+        const char *json;
+        bool want;
+    } cases[] = {
+        {"{'condition':{'condition':'migraine'}}", false},
+        {"{'symptom':{'symptom':'fatigue','min_severity':5}}", false},
+        {"{'all':[{'age':{'min':18}},{'symptom':{'symptom':'fatigue','weeks':{'at_least':3,"
+         "'of_last':8}}}]}",
+         true},
+        {"{'any':[{'sex_at_birth':'female'},{'not':{'symptom':{'symptom':'headache',"
+         "'at_least_entries':4}}}]}",
+         true},
+        {"{'symptom':{'symptom':'headache','at_least_entries':1}}", false},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct stats_cohort *c = must_parse(cases[i].json);
+        ck_assert_msg(stats_cohort_counts_entries(c) == cases[i].want, "case %zu", i);
+        stats_cohort_free(c);
+    }
+    ck_assert(!stats_cohort_counts_entries(NULL));
+}
+END_TEST
+
 /* ---- SQL buffer ---- */
 
 START_TEST(test_sql_buffer)
@@ -1383,6 +1410,7 @@ static Suite *cohort_suite(void)
     tcase_add_test(tc, test_compile_values_are_parameters);
     tcase_add_test(tc, test_describe);
     tcase_add_test(tc, test_conditions);
+    tcase_add_test(tc, test_counts_entries);
     tcase_add_test(tc, test_sql_buffer);
     suite_add_tcase(s, tc);
     return s;
