@@ -36,12 +36,13 @@ static PGconn *open_conn(const char *url, int timeout_s, int statement_timeout_m
     char ct[16], opts[64];
     snprintf(ct, sizeof(ct), "%d", timeout_s);
     snprintf(opts, sizeof(opts), "-c statement_timeout=%d", statement_timeout_ms);
-    const char *keys[] = {"dbname", "connect_timeout", "options", "application_name", "keepalives_idle",
-                          NULL};
+    const char *keys[] = {"dbname",           "connect_timeout", "options",
+                          "application_name", "keepalives_idle", NULL};
     const char *vals[] = {url, ct, statement_timeout_ms ? opts : "", "carecommons", "30", NULL};
     PGconn *pg = PQconnectdbParams(keys, vals, 1);
     if (!pg || PQstatus(pg) != CONNECTION_OK) {
-        svc_log(LOG_WARN, "database connection failed: %s", pg ? PQerrorMessage(pg) : "out of memory");
+        svc_log(LOG_WARN, "database connection failed: %s",
+                pg ? PQerrorMessage(pg) : "out of memory");
         PQfinish(pg);
         return NULL;
     }
@@ -168,8 +169,8 @@ static PGresult *check(struct db_conn *c, PGresult *r)
     const char *table = r ? PQresultErrorField(r, PG_DIAG_TABLE_NAME) : NULL;
     const char *constraint = r ? PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME) : NULL;
     snprintf(c->sqlstate, sizeof(c->sqlstate), "%s", state ? state : "");
-    /* Only names, never the message: PostgreSQL's messages and DETAIL lines quote row values, which can
-     * be health data. */
+    /* Only names, never the message: PostgreSQL's messages and DETAIL lines quote row values, which
+     * can be health data. */
     snprintf(c->error, sizeof(c->error), "sqlstate %s%s%s%s%s", c->sqlstate, table ? " table " : "",
              table ? table : "", constraint ? " constraint " : "", constraint ? constraint : "");
     /* Class 08 is a connection exception; 57P0x is an operator shutdown. */
@@ -220,6 +221,11 @@ int db_cmd(struct db_conn *c, const char *sql)
 const char *db_sqlstate(const struct db_conn *c)
 {
     return c ? c->sqlstate : "";
+}
+
+int db_backend_pid(const struct db_conn *c)
+{
+    return c && c->pg ? PQbackendPID(c->pg) : 0;
 }
 
 const char *db_error(const struct db_conn *c)

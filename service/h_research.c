@@ -706,17 +706,19 @@ void h_study_query(struct svc_req *req, struct svc_resp *resp)
                                        .focus = focus,
                                        .nfocus = nfocus,
                                        .now = (int64_t)time(NULL)};
-        char computed_at[32];
+        char computed_at[32], pop_table[SVC_POP_TABLE_MAX];
         time_t t = (time_t)pop.now;
         struct tm tm;
         gmtime_r(&t, &tm);
         strftime(computed_at, sizeof(computed_at), "%Y-%m-%dT%H:%M:%SZ", &tm);
-        if (svc_research_session(req->db) < 0 || svc_research_materialize(req->db, &pop) < 0 ||
+        if (svc_research_session(req->db) < 0 ||
+            svc_research_materialize(req->db, &pop, pop_table) < 0 ||
             !(results = svc_research_answer(req->db, ms, nm, &pop))) {
             svc_problem_db(resp, req->db);
             goto out;
         }
-        if (svc_research_record_uses(req->db, &pop, study_id, title, cats) < 0) {
+        if (svc_research_record_uses(req->db, &pop, study_id, title, cats) < 0 ||
+            svc_research_release(req->db, &pop) < 0) {
             svc_problem_db(resp, req->db);
             goto out;
         }

@@ -185,10 +185,12 @@ out:
     return rc;
 }
 
-int svc_research_materialize(struct db_conn *db, struct stats_population *pop)
+int svc_research_materialize(struct db_conn *db, struct stats_population *pop,
+                             char name[SVC_POP_TABLE_MAX])
 {
     struct stats_sql sql;
     PGresult *r = NULL;
+    char drop[SVC_POP_TABLE_MAX + 32];
     int rc = -1;
     /* A population semi-joins member sets on member_id ("has condition C"). With hash
      * aggregation the planner de-duplicates a criterion's members in every parallel worker (134k
@@ -198,7 +200,13 @@ int svc_research_materialize(struct db_conn *db, struct stats_population *pop)
     bool sorted = !stats_cohort_counts_entries(pop->cohort);
 
     stats_sql_init(&sql);
-    if (stats_population_table_sql(pop, "cc_pop", &sql) < 0 ||
+    /* A name per backend: one request at a time uses a connection. Not a temporary table, whose
+     * pages live in the backend's own memory where parallel workers cannot read them (a 52-week
+     * trend at 1M: 1.4-2.0 s in one process, 1.1 s with two workers). A table left by a request
+     * that committed without releasing it is dropped first. */
+    snprintf(name, SVC_POP_TABLE_MAX, "research_work.pop_%d", db_backend_pid(db));
+    snprintf(drop, sizeof(drop), "DROP TABLE IF EXISTS %s", name);
+    if (db_cmd(db, drop) < 0 || stats_population_table_sql(pop, name, false, &sql) < 0 ||
         (sorted && db_cmd(db, "SET LOCAL enable_hashagg = off") < 0) ||
         !(r = db_exec(db, sql.text, sql.nparams, (const char *const *)sql.params)))
         goto out;
@@ -207,14 +215,26 @@ int svc_research_materialize(struct db_conn *db, struct stats_population *pop)
     if (sorted && db_cmd(db, "SET LOCAL enable_hashagg TO DEFAULT") < 0)
         goto out;
     /* Real row counts for the plans that read it (the consent aggregate estimates one row). */
-    if (!(r = db_exec(db, "ANALYZE cc_pop", 0, NULL)))
+    snprintf(drop, sizeof(drop), "ANALYZE %s", name);
+    if (db_cmd(db, drop) < 0)
         goto out;
-    pop->table = "cc_pop";
+    pop->table = name;
     rc = 0;
 out:
     PQclear(r);
     stats_sql_free(&sql);
     return rc;
+}
+
+int svc_research_release(struct db_conn *db, struct stats_population *pop)
+{
+    char drop[SVC_POP_TABLE_MAX + 32];
+
+    if (!pop || !pop->table)
+        return 0;
+    snprintf(drop, sizeof(drop), "DROP TABLE %s", pop->table);
+    pop->table = NULL;
+    return db_cmd(db, drop);
 }
 
 int svc_research_session(struct db_conn *db)

@@ -60,9 +60,19 @@ int svc_research_record_uses(struct db_conn *db, const struct stats_population *
 void svc_cohort_check_categories(struct svc_v *v, const json_t *cohort, const char *path,
                                  unsigned cats, const char *owner);
 
-/* Compute the population (consent and cohort) once into a temporary table dropped at commit, and
- * point pop->table at it, so every measure and the data_use upsert read it. 0 or -1. */
-int svc_research_materialize(struct db_conn *db, struct stats_population *pop);
+#define SVC_POP_TABLE_MAX 48
+
+/* Compute the population (consent and cohort) once into a table of this connection's own
+ * (research_work.pop_<backend pid>, unlogged, so that parallel workers can read it), named in
+ * name (the caller's buffer, SVC_POP_TABLE_MAX bytes), and point pop->table at name, so every
+ * measure and the data_use upsert read it. Release it with svc_research_release before commit;
+ * a rollback removes it too. 0 or -1. */
+int svc_research_materialize(struct db_conn *db, struct stats_population *pop,
+                             char name[SVC_POP_TABLE_MAX]);
+
+/* Drop the table svc_research_materialize made and clear pop->table; pop NULL or without a table:
+ * nothing to do. 0 or -1. */
+int svc_research_release(struct db_conn *db, struct stats_population *pop);
 
 /* Settings for the rest of the request's transaction before computing aggregates. 0 or -1. */
 int svc_research_session(struct db_conn *db);

@@ -646,10 +646,20 @@ static bool focus_ok(const struct stats_population *pop)
 
 /* "WITH pop AS (...)": consented members (at now()) who match the cohort (at pop->now). */
 /* Table names reach SQL text, so only [a-z_]{1,63} from the server's own code. */
+/* [a-z_][a-z0-9_]{0,62}, optionally "schema.table" of two such: only names from code. */
 static bool plain_identifier(const char *s)
 {
-    size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz_");
-    return n > 0 && n < 64 && s[n] == '\0';
+    for (int part = 0; part < 2; part++) {
+        size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz_0123456789");
+        if (n == 0 || n > 63 || (*s >= '0' && *s <= '9'))
+            return false;
+        if (s[n] == '\0')
+            return true;
+        if (s[n] != '.')
+            return false;
+        s += n + 1;
+    }
+    return false;
 }
 
 static int pop_cte(struct bld *b, const struct stats_population *pop)
@@ -1004,7 +1014,7 @@ out:
 }
 
 int stats_population_table_sql(const struct stats_population *pop, const char *table,
-                               struct stats_sql *out)
+                               bool temporary, struct stats_sql *out)
 {
     struct bld bb = {.s = out}, *b = &bb;
     struct stats_population fresh;
@@ -1017,7 +1027,10 @@ int stats_population_table_sql(const struct stats_population *pop, const char *t
     fresh.table = NULL;
     len0 = out->len;
     np0 = out->nparams;
-    if (stats_sql_append(out, "CREATE TEMP TABLE %s ON COMMIT DROP AS ", table) < 0 ||
+    if (stats_sql_append(out,
+                         temporary ? "CREATE TEMP TABLE %s ON COMMIT DROP AS "
+                                   : "CREATE UNLOGGED TABLE %s AS ",
+                         table) < 0 ||
         pop_cte(b, &fresh) < 0 ||
         stats_sql_append(out, " SELECT member_id, birth_year, sex_at_birth, country FROM pop") < 0)
         goto out;

@@ -103,8 +103,8 @@ struct stats_population {
     const char *const *focus; /* catalog condition ids (borrowed); empty for general research */
     size_t nfocus;            /* <= 32 */
     int64_t now;              /* unix seconds: the cohort's and the measures' "now" */
-    /* When set: the population was already materialised in this table (a plain identifier chosen by
-     * the server, never input; see stats_population_table_sql) and every query reads it instead of
+    /* When set: the population was already materialised in this table (an identifier chosen by the
+     * server, never input; see stats_population_table_sql) and every query reads it instead of
      * recomputing consent and cohort. */
     const char *table;
 };
@@ -113,11 +113,13 @@ struct stats_population {
  * or -1 (bad arguments, out of memory) leaving out as it was. */
 int stats_population_sql(const struct stats_population *pop, struct stats_sql *out);
 
-/* Append "CREATE TEMP TABLE <table> ON COMMIT DROP AS ..." holding the population (member_id,
- * birth_year, sex_at_birth, country), computed once per request. table: a plain lower-case
- * identifier from code. Same return as above. */
+/* Append "CREATE TEMP TABLE <table> ON COMMIT DROP AS ..." (temporary) or "CREATE UNLOGGED TABLE
+ * <table> AS ..." holding the population (member_id, birth_year, sex_at_birth, country), computed
+ * once per request. Parallel workers can read only the second; its creator drops it. table: a
+ * lower-case identifier from code ([a-z_][a-z0-9_]*, optionally schema-qualified). Same return as
+ * above. */
 int stats_population_table_sql(const struct stats_population *pop, const char *table,
-                               struct stats_sql *out);
+                               bool temporary, struct stats_sql *out);
 
 /* Append the measure's aggregate query: rows (k text, v bigint). Same return as above. */
 int stats_measure_sql(const struct stats_measure *m, const struct stats_population *pop,

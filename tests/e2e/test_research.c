@@ -1049,6 +1049,10 @@ START_TEST(data_use_mark_skips_only_the_same_population)
                                  "at > now() - interval '1 minute'",
                                  1, ps),
                      25);
+    /* Every query's population table was dropped before its request committed. */
+    ck_assert_int_eq(
+        th_sql_long("SELECT count(*) FROM pg_tables WHERE schemaname = 'research_work'", 0, NULL),
+        0);
 }
 END_TEST
 

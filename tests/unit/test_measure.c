@@ -1246,7 +1246,7 @@ START_TEST(sql_builders)
     /* Materialised once: the table is built from the full population query, and every later query
      * reads the table instead, with no parameters of its own. */
     stats_sql_init(&sql);
-    ck_assert_int_eq(stats_population_table_sql(&pop, "cc_pop", &sql), 0);
+    ck_assert_int_eq(stats_population_table_sql(&pop, "cc_pop", true, &sql), 0);
     const char *create = "CREATE TEMP TABLE cc_pop ON COMMIT DROP AS WITH pop AS (";
     ck_assert_int_eq(strncmp(sql.text, create, strlen(create)), 0);
     ck_assert_ptr_nonnull(strstr(sql.text, "consent_permitted_members('research'"));
@@ -1265,9 +1265,19 @@ START_TEST(sql_builders)
     stats_sql_init(&sql);
     mat.table = "cc_pop; drop table account";
     ck_assert_int_eq(stats_measure_sql(&m, &mat, &sql), -1);
-    ck_assert_int_eq(stats_population_table_sql(&pop, "Pop", &sql), -1);
-    ck_assert_int_eq(stats_population_table_sql(&pop, "", &sql), -1);
+    ck_assert_int_eq(stats_population_table_sql(&pop, "Pop", true, &sql), -1);
+    ck_assert_int_eq(stats_population_table_sql(&pop, "", true, &sql), -1);
+    ck_assert_int_eq(stats_population_table_sql(&pop, "1pop", false, &sql), -1);
+    ck_assert_int_eq(stats_population_table_sql(&pop, "a.b.c", false, &sql), -1);
+    ck_assert_int_eq(stats_population_table_sql(&pop, "a.", false, &sql), -1);
+    ck_assert_int_eq(stats_population_table_sql(&pop, "a.\"b\"", false, &sql), -1);
     ck_assert_uint_eq(sql.len, 0);
+    stats_sql_free(&sql);
+    /* The shared form, which parallel workers can read: schema-qualified, no ON COMMIT. */
+    stats_sql_init(&sql);
+    ck_assert_int_eq(stats_population_table_sql(&pop, "research_work.pop_4242", false, &sql), 0);
+    create = "CREATE UNLOGGED TABLE research_work.pop_4242 AS WITH pop AS (";
+    ck_assert_int_eq(strncmp(sql.text, create, strlen(create)), 0);
     stats_sql_free(&sql);
     stats_cohort_free(c);
 }
