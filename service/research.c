@@ -190,7 +190,7 @@ int svc_research_materialize(struct db_conn *db, struct stats_population *pop,
 {
     struct stats_sql sql;
     PGresult *r = NULL;
-    char drop[SVC_POP_TABLE_MAX + 32];
+    char cmd[SVC_POP_TABLE_MAX + 32];
     int rc = -1;
     /* A population semi-joins member sets on member_id ("has condition C"). With hash
      * aggregation the planner de-duplicates a criterion's members in every parallel worker (134k
@@ -205,8 +205,8 @@ int svc_research_materialize(struct db_conn *db, struct stats_population *pop,
      * trend at 1M: 1.4-2.0 s in one process, 1.1 s with two workers). A table left by a request
      * that committed without releasing it is dropped first. */
     snprintf(name, SVC_POP_TABLE_MAX, "research_work.pop_%d", db_backend_pid(db));
-    snprintf(drop, sizeof(drop), "DROP TABLE IF EXISTS %s", name);
-    if (db_cmd(db, drop) < 0 || stats_population_table_sql(pop, name, false, &sql) < 0 ||
+    snprintf(cmd, sizeof(cmd), "DROP TABLE IF EXISTS %s", name);
+    if (db_cmd(db, cmd) < 0 || stats_population_table_sql(pop, name, false, &sql) < 0 ||
         (sorted && db_cmd(db, "SET LOCAL enable_hashagg = off") < 0) ||
         !(r = db_exec(db, sql.text, sql.nparams, (const char *const *)sql.params)))
         goto out;
@@ -215,8 +215,8 @@ int svc_research_materialize(struct db_conn *db, struct stats_population *pop,
     if (sorted && db_cmd(db, "SET LOCAL enable_hashagg TO DEFAULT") < 0)
         goto out;
     /* Real row counts for the plans that read it (the consent aggregate estimates one row). */
-    snprintf(drop, sizeof(drop), "ANALYZE %s", name);
-    if (db_cmd(db, drop) < 0)
+    snprintf(cmd, sizeof(cmd), "ANALYZE %s", name);
+    if (db_cmd(db, cmd) < 0)
         goto out;
     pop->table = name;
     rc = 0;
@@ -228,13 +228,13 @@ out:
 
 int svc_research_release(struct db_conn *db, struct stats_population *pop)
 {
-    char drop[SVC_POP_TABLE_MAX + 32];
+    char cmd[SVC_POP_TABLE_MAX + 32];
 
     if (!pop || !pop->table)
         return 0;
-    snprintf(drop, sizeof(drop), "DROP TABLE %s", pop->table);
+    snprintf(cmd, sizeof(cmd), "DROP TABLE %s", pop->table);
     pop->table = NULL;
-    return db_cmd(db, drop);
+    return db_cmd(db, cmd);
 }
 
 int svc_research_session(struct db_conn *db)

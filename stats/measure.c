@@ -645,8 +645,8 @@ static bool focus_ok(const struct stats_population *pop)
 }
 
 /* "WITH pop AS (...)": consented members (at now()) who match the cohort (at pop->now). */
-/* Table names reach SQL text, so only [a-z_]{1,63} from the server's own code. */
-/* [a-z_][a-z0-9_]{0,62}, optionally "schema.table" of two such: only names from code. */
+/* Table names reach SQL text, so only the server's own: [a-z_][a-z0-9_]{0,62}, optionally
+ * "schema.table" of two such. */
 static bool plain_identifier(const char *s)
 {
     for (int part = 0; part < 2; part++) {
