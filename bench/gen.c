@@ -326,6 +326,9 @@ struct table {
                    * and change feed, which are put back afterwards (struct bulk) */
     const char *rollup;         /* a rollup insert trigger to disable for the load, or NULL */
     const char *rollup_rebuild; /* the function that recomputes that rollup afterwards */
+    const char *rollup_add;     /* or, when the schema has it (0019), the function that adds the
+                                 * rollup of a member range (lo, hi uuid), called per chunk */
+    const char *rollup_check;   /* a query: true when the rollup's totals match the table's */
 };
 
 /* The name of t's change-feed insert trigger into out. Returns 0, or -1 when the table has
@@ -351,11 +354,26 @@ static int feed_trigger(PGconn *conn, const struct table *t, char out[128])
     return rc;
 }
 
+static void uuid_text(const uint8_t id[16], char out[37])
+{
+    static const char hex[] = "0123456789abcdef";
+    char *o = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *o++ = '-';
+        *o++ = hex[id[i] >> 4];
+        *o++ = hex[id[i] & 15];
+    }
+    *o = '\0';
+}
+
 /* Members [lo, hi) of t: a transaction per CHUNK members. trigger: a change-feed trigger to
- * disable inside each transaction (so its COMMIT or ROLLBACK enables it again), or "". Adds the
- * rows sent to *rows. Returns 0, or -1 after setting stopping. */
+ * disable inside each transaction (so its COMMIT or ROLLBACK enables it again), or "". add: a
+ * function (t->rollup_add) to call with the chunk's first and last member id after its COPY, in
+ * the same transaction, or NULL. Adds the rows sent to *rows. Returns 0, or -1 after setting
+ * stopping. */
 static int load_range(struct gen *g, const struct table *t, uint32_t lo, uint32_t hi,
-                      const char *trigger, int64_t *rows)
+                      const char *trigger, const char *add, int64_t *rows)
 {
     struct copy c = {.conn = g->conn, .cached_day = INT64_MIN};
     char sql[512];
@@ -400,6 +418,17 @@ static int load_range(struct gen *g, const struct table *t, uint32_t lo, uint32_
             PQclear(r);
         if (c.failed)
             goto out;
+        if (add) {
+            /* Members are in id order, so [first, last] holds this chunk's members only. */
+            char first[37], last[37];
+            uuid_text(g->members[from].id, first);
+            uuid_text(g->members[to - 1].id, last);
+            const char *params[] = {first, last};
+            snprintf(sql, sizeof(sql), "SELECT %s($1, $2)", add);
+            if (!(r = query_rows(g->conn, sql, 2, params)))
+                goto out;
+            PQclear(r);
+        }
         if (trigger[0]) {
             snprintf(sql, sizeof(sql), "ALTER TABLE %s ENABLE TRIGGER %s", t->name, trigger);
             if (exec_ok(g->conn, sql) < 0)
@@ -432,6 +461,7 @@ out:
 struct worker {
     struct gen g;
     const struct table *t;
+    const char *add;
     uint32_t lo, hi;
     int64_t rows;
     int rc;
@@ -441,20 +471,20 @@ struct worker {
 static void *worker_run(void *arg)
 {
     struct worker *w = arg;
-    w->rc = load_range(&w->g, w->t, w->lo, w->hi, "", &w->rows);
+    w->rc = load_range(&w->g, w->t, w->lo, w->hi, "", w->add, &w->rows);
     return NULL;
 }
 
 /* A bulk table: g->jobs loaders on disjoint member ranges at once, the caller's thread one of
  * them. Nothing is altered per transaction (struct bulk did it once), so they never wait for each
  * other. */
-static int load_parallel(struct gen *g, const struct table *t, int64_t *rows)
+static int load_parallel(struct gen *g, const struct table *t, const char *add, int64_t *rows)
 {
     struct worker w[JOBS_MAX];
     int started = 1, rc = 0;
 
     for (int k = 0; k < g->jobs; k++) {
-        w[k] = (struct worker){.g = *g, .t = t, .rc = -1};
+        w[k] = (struct worker){.g = *g, .t = t, .add = add, .rc = -1};
         w[k].g.conn = g->conns[k];
         w[k].g.rng = g->rngs[k];
         w[k].lo = (uint32_t)((uint64_t)g->nmembers * (uint64_t)k / (uint64_t)g->jobs);
@@ -478,8 +508,8 @@ static int load_parallel(struct gen *g, const struct table *t, int64_t *rows)
     return rc;
 }
 
-/* Load one table. Prints rows and seconds. */
-static int load(struct gen *g, const struct table *t)
+/* Load one table (add: as for load_range). Prints rows and seconds. */
+static int load(struct gen *g, const struct table *t, const char *add)
 {
     char trigger[128] = "";
     double t0 = mono();
@@ -487,11 +517,11 @@ static int load(struct gen *g, const struct table *t)
     int rc;
 
     if (t->bulk) {
-        rc = load_parallel(g, t, &rows);
+        rc = load_parallel(g, t, add, &rows);
     } else {
         if (t->trigger && feed_trigger(g->conn, t, trigger) < 0)
             return -1;
-        rc = load_range(g, t, 0, g->nmembers, trigger, &rows);
+        rc = load_range(g, t, 0, g->nmembers, trigger, add, &rows);
     }
     double secs = mono() - t0;
     printf("%-24s %12" PRId64 " rows %9.1f s %10.0f rows/s\n", t->name, rows, secs,
@@ -514,6 +544,7 @@ struct bulk {
     int nindex, nfkey;
     char feed[128];            /* the change-feed insert trigger, disabled */
     char rollup[128];          /* the rollup insert trigger, disabled, or "" */
+    bool by_chunk;             /* the loaders add the rollup per chunk (t->rollup_add) */
     bool off;                  /* the changes are committed */
     bool index_back[BULK_MAX]; /* built again */
     bool tail_back; /* the rollup, foreign keys and triggers are back (one transaction) */
@@ -599,6 +630,15 @@ static int bulk_off(struct gen *g, struct bulk *b, const struct table *t)
             if (trigger_enabled(g->conn, t, t->rollup) < 0)
                 return -1;
             snprintf(b->rollup, sizeof(b->rollup), "%s", t->rollup);
+        }
+        if (trig && t->rollup_add) {
+            char sig[160];
+            snprintf(sig, sizeof(sig), "%s(uuid, uuid)", t->rollup_add);
+            const char *q[] = {sig};
+            if (!(r = query_rows(g->conn, "SELECT to_regprocedure($1) IS NOT NULL", 1, q)))
+                return -1;
+            b->by_chunk = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+            PQclear(r);
         }
     }
     if (!(ix = query_rows(g->conn, sql_indexes, 1, params)) ||
@@ -699,10 +739,25 @@ static int bulk_on(struct gen *g, struct bulk *b)
         goto fail;
     if (b->rollup[0]) {
         t0 = mono();
-        snprintf(sql, sizeof(sql), "SELECT %s", b->t->rollup_rebuild);
-        if (exec_ok(g->conn, sql) < 0)
-            goto fail;
-        step_line("rollups", 1, "rebuilt", mono() - t0);
+        bool rebuild = !b->by_chunk;
+        if (b->by_chunk) {
+            /* The loaders added the rollup chunk by chunk. Totals that differ mean rows the
+             * loaders did not write (a writer beside the load, whose rows the disabled trigger
+             * missed): recompute from everything, as without 0019. */
+            PGresult *r = query_rows(g->conn, b->t->rollup_check, 0, NULL);
+            if (!r)
+                goto fail;
+            rebuild = strcmp(PQgetvalue(r, 0, 0), "t") != 0;
+            PQclear(r);
+            step_line("rollup totals", 1, rebuild ? "differ" : "match", mono() - t0);
+        }
+        if (rebuild) {
+            t0 = mono();
+            snprintf(sql, sizeof(sql), "SELECT %s", b->t->rollup_rebuild);
+            if (exec_ok(g->conn, sql) < 0)
+                goto fail;
+            step_line("rollups", 1, "rebuilt", mono() - t0);
+        }
     }
     t0 = mono();
     for (int i = 0; i < b->nfkey; i++)
@@ -1393,53 +1448,56 @@ static int rows_symptom(struct gen *g, struct copy *c, const struct gen_member *
 
 static const struct table tables[] = {
     {"account", "id, email, display_name, role, password_hash, created_at, updated_at", NULL,
-     rows_account, rows_staff_accounts, false, false, NULL, NULL},
+     rows_account, rows_staff_accounts, false, false, NULL, NULL, NULL, NULL},
     {"session", "token_hash, account_id, created_at, expires_at, revoked_at", NULL, rows_session,
-     rows_staff_sessions, false, false, NULL, NULL},
+     rows_staff_sessions, false, false, NULL, NULL, NULL, NULL},
     {"member_profile",
      "member_id, birth_year, sex_at_birth, gender, country, postal_prefix, timezone, created_at, "
      "updated_at",
-     "member_profile_log", rows_profile, NULL, false, false, NULL, NULL},
+     "member_profile_log", rows_profile, NULL, false, false, NULL, NULL, NULL, NULL},
     {"custom_item", "member_id, id, kind, name, created_at, updated_at", NULL, rows_custom, NULL,
-     false, false, NULL, NULL},
+     false, false, NULL, NULL, NULL, NULL},
     {"member_condition",
      "member_id, id, condition_id, custom_id, diagnosed_on, diagnosed_date, status, note, "
      "created_at, updated_at",
-     "member_condition_log", rows_condition, NULL, false, false, NULL, NULL},
+     "member_condition_log", rows_condition, NULL, false, false, NULL, NULL, NULL, NULL},
     {"medication",
      "member_id, id, medication_id, custom_id, dose_amount, dose_unit, freq_kind, freq_value, "
      "started_on, stopped_on, stop_reason, for_condition, note, created_at, updated_at",
-     "medication_log", rows_medication, NULL, false, false, NULL, NULL},
+     "medication_log", rows_medication, NULL, false, false, NULL, NULL, NULL, NULL},
     {"medication_dose",
      "member_id, id, medication_ref, scheduled_at, taken_at, status, reason, created_at, "
      "updated_at",
-     "medication_dose_log", rows_dose, NULL, false, true, NULL, NULL},
+     "medication_dose_log", rows_dose, NULL, false, true, NULL, NULL, NULL, NULL},
     {"medication_evaluation",
      "member_id, id, medication_ref, evaluated_on, effectiveness, adherence, burden, note, "
      "created_at, updated_at",
-     "medication_evaluation_log", rows_evaluation, NULL, false, false, NULL, NULL},
+     "medication_evaluation_log", rows_evaluation, NULL, false, false, NULL, NULL, NULL, NULL},
     {"evaluation_side_effect",
      "member_id, evaluation_ref, ordinal, symptom_id, custom_id, severity, created_at, "
      "updated_at",
-     "evaluation_side_effect_log", rows_side_effect, NULL, false, false, NULL, NULL},
+     "evaluation_side_effect_log", rows_side_effect, NULL, false, false, NULL, NULL, NULL, NULL},
     {"goal",
      "member_id, id, title, kind, symptom_id, medication_ref, target_value, direction, due_on, "
      "status, created_at, updated_at",
-     "goal_log", rows_goal, NULL, false, false, NULL, NULL},
+     "goal_log", rows_goal, NULL, false, false, NULL, NULL, NULL, NULL},
     {"goal_progress", "member_id, id, goal_ref, value, recorded_at, note, created_at, updated_at",
-     "goal_progress_log", rows_progress, NULL, false, true, NULL, NULL},
+     "goal_progress_log", rows_progress, NULL, false, true, NULL, NULL, NULL, NULL},
     {"consent_grant",
      "member_id, id, version, effect, purpose, categories, conditions, non_commercial, "
      "not_for_profit_only, valid_from, valid_until, status, policy_version, created_at, "
      "withdrawn_at",
-     NULL, rows_grant, NULL, false, true, "consent_member_insert", "consent_member_rebuild()"},
+     NULL, rows_grant, NULL, false, true, "consent_member_insert", "consent_member_rebuild()", NULL,
+     NULL},
     {"consent_event", "member_id, grant_id, version, event, at, receipt_id, receipt", NULL,
-     rows_event, NULL, false, false, NULL, NULL},
+     rows_event, NULL, false, false, NULL, NULL, NULL, NULL},
     {"symptom_entry",
      "member_id, id, symptom_id, custom_id, severity, recorded_at, duration_minutes, triggers, "
      "note, created_at, updated_at",
      "symptom_entry_log", rows_symptom, NULL, false, true, "symptom_entry_rollup_insert",
-     "symptom_rollup_rebuild()"},
+     "symptom_rollup_rebuild()", "symptom_rollup_add_members",
+     "SELECT (SELECT count(*) FROM symptom_entry WHERE symptom_id IS NOT NULL) ="
+     " (SELECT coalesce(sum(n), 0) FROM symptom_week)"},
 };
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
 
@@ -1614,7 +1672,8 @@ int main(int argc, char **argv)
             goto out;
         }
         rollups = rollups || (t->bulk && bulk.rollup[0]);
-        int loaded = atomic_load(&stopping) ? -1 : load(&g, t);
+        int loaded =
+            atomic_load(&stopping) ? -1 : load(&g, t, bulk.by_chunk ? t->rollup_add : NULL);
         /* Put back what bulk_off took off, also after a failed load: the schema must stay. */
         int back = t->bulk ? bulk_on(&g, &bulk) : 0;
         if (back < 0)

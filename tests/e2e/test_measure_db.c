@@ -2041,6 +2041,61 @@ START_TEST(concurrent_writers)
 }
 END_TEST
 
+/* A bulk loader's rollups (schema 0019): the rows symptom_rollup_add_members adds for a member
+ * range are those the triggers keep, to the digest; all members after a TRUNCATE pass every
+ * check; a range whose rollups exist is refused, not counted twice. In a rolled-back transaction.
+ */
+START_TEST(rollups_added_by_member_range)
+{
+    char before[33], after[33];
+    prepare();
+    PGresult *r = sqlp("SELECT member_id::text FROM symptom_entry WHERE symptom_id IS NOT NULL "
+                       "GROUP BY 1 ORDER BY 1",
+                       0, NULL);
+    ck_assert_int_ge(PQntuples(r), 6);
+    char lo[37], hi[37];
+    copy(lo, sizeof(lo), r, 1, 0);
+    copy(hi, sizeof(hi), r, 4, 0);
+    PQclear(r);
+    const char *range[] = {lo, hi};
+    long entries = sql_num("SELECT count(*) FROM symptom_entry WHERE symptom_id IS NOT NULL AND "
+                           "member_id BETWEEN $1 AND $2",
+                           2, range);
+    ck_assert_int_gt(entries, 0);
+    rollup_digest(before);
+    PQclear(sqlp("BEGIN", 0, NULL));
+    long days = sql_rows("DELETE FROM symptom_day WHERE member_id BETWEEN $1 AND $2", 2, range);
+    long weeks = sql_rows("DELETE FROM symptom_week WHERE member_id BETWEEN $1 AND $2", 2, range);
+    ck_assert_int_gt(days, weeks);
+    ck_assert_int_gt(weeks, 0);
+    ck_assert_int_eq(sql_num("SELECT symptom_rollup_add_members($1, $2)", 2, range), entries);
+    rollup_digest(after);
+    ck_assert_str_eq(after, before);
+    /* Added twice: the primary key refuses it. */
+    PQclear(sqlp("SAVEPOINT again", 0, NULL));
+    r = PQexecParams(conn, "SELECT symptom_rollup_add_members($1, $2)", 2, NULL, range, NULL, NULL,
+                     0);
+    ck_assert_int_eq(PQresultStatus(r), PGRES_FATAL_ERROR);
+    ck_assert_str_eq(PQresultErrorField(r, PG_DIAG_SQLSTATE), "23505");
+    PQclear(r);
+    PQclear(sqlp("ROLLBACK TO SAVEPOINT again", 0, NULL));
+    /* Every member at once, from empty rollups. */
+    PQclear(sqlp("TRUNCATE symptom_day, symptom_week", 0, NULL));
+    const char *all[] = {"00000000-0000-0000-0000-000000000000",
+                         "ffffffff-ffff-ffff-ffff-ffffffffffff"};
+    ck_assert_int_eq(
+        sql_num("SELECT symptom_rollup_add_members($1, $2)", 2, all),
+        sql_num("SELECT count(*) FROM symptom_entry WHERE symptom_id IS NOT NULL", 0, NULL));
+    check_rollups("added for every member");
+    rollup_digest(after);
+    ck_assert_str_eq(after, before);
+    PQclear(sqlp("ROLLBACK", 0, NULL));
+    rollup_digest(after);
+    ck_assert_str_eq(after, before);
+    finish("rollups by member range", 0);
+}
+END_TEST
+
 static void populate(void)
 {
     conn = th_db();
@@ -2067,6 +2122,7 @@ int main(void)
     tcase_add_test(tc, side_effect_signals);
     tcase_add_test(tc, rollups_under_random_writes);
     tcase_add_test(tc, concurrent_writers);
+    tcase_add_test(tc, rollups_added_by_member_range);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -462,6 +462,11 @@ void th_register_login(const char *email, const char *password, char token[64], 
     th_resp_free(&r);
 }
 
+const char *th_owner_url(void)
+{
+    return th.owner_url;
+}
+
 PGconn *th_db(void)
 {
     PGconn *c = PQconnectdb(th.super_url);

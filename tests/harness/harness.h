@@ -61,6 +61,8 @@ void th_account(const char *role, char token[64], char id[37]);
 /* Unique email for this process and call. */
 void th_unique_email(const char *prefix, char *out, size_t len);
 
+/* The schema owner's connection URL (borrowed; for tools that migrate or bulk-load). */
+const char *th_owner_url(void);
 /* Superuser connection to the test database (new; PQfinish it). */
 PGconn *th_db(void);
 /* Run SQL as superuser and return the first column of the first row as an integer (-1 on error). */

@@ -1,0 +1,119 @@
+/* End-to-end: the benchmark loader (bench/carecommons-gen) against the harness's freshly migrated
+ * database. 4,500 members on two loaders make three chunks of the big tables, each with its
+ * symptom rollups added in the chunk's own transaction (schema 0019). Afterwards the database is
+ * the one the service would hold: the rollups equal a GROUP BY over the entries, row by row; the
+ * consent summary equals its source; every trigger is enabled; the indexes and foreign keys the
+ * loader took off are back; change_log is empty. A second load is refused. */
+#include "harness.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#define MEMBERS "4500"
+
+static char out[16384];
+
+/* Runs the loader with extra arguments; its standard output (and error) into out. Returns the exit
+ * status. */
+static int gen(const char *args)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd), "'%s' --url '%s' --tokens '%s/gen-tokens' %s 2>&1", CC_GEN_BIN,
+             th_owner_url(), th_tmpdir(), args);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t got = fread(out, 1, sizeof(out) - 1, p);
+    out[got] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static long num(const char *sql)
+{
+    long v = th_sql_long(sql, 0, NULL);
+    ck_assert_msg(v >= 0, "%s failed", sql);
+    return v;
+}
+
+START_TEST(load_matches_the_service)
+{
+    ck_assert_int_eq(num("SELECT count(*) FROM account"), 0);
+    int rc = gen("--members " MEMBERS " --days 12 --seed 7 --sessions 20 --jobs 2");
+    ck_assert_msg(rc == 0, "carecommons-gen exited %d:\n%s", rc, out);
+    /* The rollups came chunk by chunk and their totals matched: no rebuild after the entries. */
+    const char *entries = strstr(out, "\nsymptom_entry ");
+    ck_assert_msg(entries, "no symptom_entry line:\n%s", out);
+    ck_assert_msg(strstr(entries, "rollup totals") && strstr(entries, "1 match"),
+                  "rollups not added per chunk:\n%s", out);
+    ck_assert_msg(!strstr(entries, "rebuilt"), "symptom rollups rebuilt:\n%s", out);
+
+    ck_assert_int_eq(num("SELECT count(*) FROM account WHERE role = 'member'"), 4500);
+    long n = num("SELECT count(*) FROM symptom_entry WHERE symptom_id IS NOT NULL");
+    ck_assert_int_gt(n, 4500 * 5);
+    ck_assert_int_eq(num("SELECT sum(n) FROM symptom_day"), n);
+    ck_assert_int_eq(num("SELECT sum(n) FROM symptom_week"), n);
+    static const char *const diffs[] = {
+        "SELECT count(*) FROM (SELECT symptom_id, member_id, day, n, s FROM symptom_day EXCEPT "
+        "SELECT symptom_id, member_id, (recorded_at AT TIME ZONE 'UTC')::date, count(*)::int, "
+        "sum(severity)::int FROM symptom_entry WHERE symptom_id IS NOT NULL GROUP BY 1, 2, 3) x",
+        "SELECT count(*) FROM (SELECT symptom_id, member_id, (recorded_at AT TIME ZONE "
+        "'UTC')::date, count(*)::int, sum(severity)::int FROM symptom_entry WHERE symptom_id IS "
+        "NOT NULL GROUP BY 1, 2, 3 EXCEPT SELECT symptom_id, member_id, day, n, s FROM "
+        "symptom_day) x",
+        "SELECT count(*) FROM (SELECT symptom_id, member_id, week, n, s FROM symptom_week EXCEPT "
+        "SELECT symptom_id, member_id, date_trunc('week', recorded_at AT TIME ZONE 'UTC')::date, "
+        "count(*)::int, sum(severity)::int FROM symptom_entry WHERE symptom_id IS NOT NULL "
+        "GROUP BY 1, 2, 3) x",
+        "SELECT count(*) FROM (SELECT symptom_id, member_id, date_trunc('week', recorded_at AT "
+        "TIME ZONE 'UTC')::date, count(*)::int, sum(severity)::int FROM symptom_entry WHERE "
+        "symptom_id IS NOT NULL GROUP BY 1, 2, 3 EXCEPT SELECT symptom_id, member_id, week, n, s "
+        "FROM symptom_week) x",
+        "SELECT count(*) FROM (SELECT * FROM consent_member EXCEPT SELECT * FROM "
+        "consent_member_source) x",
+        "SELECT count(*) FROM (SELECT * FROM consent_member_source EXCEPT SELECT * FROM "
+        "consent_member) x",
+        /* Disabled triggers, anywhere in the schema. */
+        "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE "
+        "c.relnamespace = 'public'::regnamespace AND t.tgenabled <> 'O'",
+        "SELECT count(*) FROM change_log",
+        "SELECT count(*) FROM pg_index WHERE NOT indisvalid",
+    };
+    for (size_t i = 0; i < sizeof(diffs) / sizeof(diffs[0]); i++)
+        ck_assert_msg(num(diffs[i]) == 0, "%s: %ld", diffs[i], num(diffs[i]));
+    ck_assert_int_gt(num("SELECT count(*) FROM consent_member"), 1000);
+    /* What bulk_off took off symptom_entry is back: 3 secondary indexes, 3 foreign keys. */
+    ck_assert_int_eq(
+        num("SELECT count(*) FROM pg_index WHERE indrelid = 'symptom_entry'::regclass"), 4);
+    ck_assert_int_eq(num("SELECT count(*) FROM pg_constraint WHERE conrelid = "
+                         "'symptom_entry'::regclass AND contype = 'f' AND convalidated"),
+                     3);
+    ck_assert_int_eq(num("SELECT count(*) FROM pg_trigger WHERE tgrelid = "
+                         "'symptom_entry'::regclass AND tgname = 'symptom_entry_rollup_insert' "
+                         "AND tgenabled = 'O'"),
+                     1);
+
+    /* A database with accounts is refused, and left as it was. */
+    rc = gen("--members 100 --days 3 --seed 8 --sessions 5");
+    ck_assert_msg(rc != 0, "a second load was accepted:\n%s", out);
+    ck_assert_int_eq(num("SELECT count(*) FROM account WHERE role = 'member'"), 4500);
+    ck_assert_int_eq(num("SELECT sum(n) FROM symptom_week"), n);
+}
+END_TEST
+
+int main(void)
+{
+    th_start(NULL);
+    Suite *s = suite_create("loader");
+    TCase *tc = tcase_create("gen");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, load_matches_the_service);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    th_stop();
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
