@@ -22,11 +22,14 @@
  *      are dropped. The definitions are read from pg_indexes and pg_constraint first, so the loader
  *      puts back exactly what the schema had.
  *   2. J loaders (--jobs, 2 by default: one per core), each with its own connection, COPY disjoint
- *      member ranges at once. The primary key, CHECKs and the data-version trigger stay on.
+ *      member ranges at once. The primary key, CHECKs and the data-version trigger stay on. Since
+ *      schema 0019 each chunk's symptom rollups are added in the chunk's own transaction
+ *      (symptom_rollup_add_members), while its entries are in memory.
  *   3. The indexes are created again from their definitions; then one transaction locks the table
- *      against writers (SHARE), recomputes the rollups (symptom_rollup_rebuild()), adds the
- *      foreign keys again (ADD CONSTRAINT checks every row with one join, so a row no key would
- *      have let in fails the load just as it would have failed the COPY) and enables the triggers.
+ *      against writers (SHARE), compares the rollup totals with the entries (0019; a difference,
+ *      or an older schema, recomputes them all: symptom_rollup_rebuild()), adds the foreign keys
+ *      again (ADD CONSTRAINT checks every row with one join, so a row no key would have let in
+ *      fails the load just as it would have failed the COPY) and enables the triggers.
  * Each of these steps prints its own timing line under the table's. The result is the database
  * the service would hold: same rows, rollups equal to a GROUP BY over the entries, same indexes,
  * constraints and triggers (only the OIDs behind the foreign keys' internal triggers are new);
