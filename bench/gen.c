@@ -1490,8 +1490,10 @@ static const struct table tables[] = {
      "member_id, id, version, effect, purpose, categories, conditions, non_commercial, "
      "not_for_profit_only, valid_from, valid_until, status, policy_version, created_at, "
      "withdrawn_at",
-     NULL, rows_grant, NULL, false, true, "consent_member_insert", "consent_member_rebuild()", NULL,
-     NULL},
+     NULL, rows_grant, NULL, false, true, "consent_member_insert", "consent_member_rebuild()",
+     "consent_member_add_members",
+     "SELECT (SELECT count(*) FROM consent_member) = (SELECT count(*) FROM (SELECT DISTINCT"
+     " member_id, purpose FROM consent_grant WHERE status = 'active') x)"},
     {"consent_event", "member_id, grant_id, version, event, at, receipt_id, receipt", NULL,
      rows_event, NULL, false, false, NULL, NULL, NULL, NULL},
     {"symptom_entry",
