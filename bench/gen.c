@@ -23,8 +23,9 @@
  *      puts back exactly what the schema had.
  *   2. J loaders (--jobs, 2 by default: one per core), each with its own connection, COPY disjoint
  *      member ranges at once. The primary key, CHECKs and the data-version trigger stay on. Since
- *      schema 0019 each chunk's symptom rollups are added in the chunk's own transaction
- *      (symptom_rollup_add_members), while its entries are in memory.
+ *      schema 0019 (0020) each chunk's symptom rollups (consent summary) are added in the chunk's
+ *      own transaction (symptom_rollup_add_members, consent_member_add_members), while its rows
+ *      are in memory.
  *   3. The indexes are created again from their definitions; then one transaction locks the table
  *      against writers (SHARE), compares the rollup totals with the entries (0019; a difference,
  *      or an older schema, recomputes them all: symptom_rollup_rebuild()), adds the foreign keys
@@ -187,15 +188,24 @@ static void cp_int(struct copy *c, long long v)
     c->buf[c->len++] = '\t';
 }
 
-static void cp_uuid(struct copy *c, const uint8_t id[16])
+/* The 36-character text form of a UUID, NUL-terminated, into out. */
+static void uuid_text(const uint8_t id[16], char out[37])
 {
     static const char hex[] = "0123456789abcdef";
+    char *o = out;
     for (int i = 0; i < 16; i++) {
         if (i == 4 || i == 6 || i == 8 || i == 10)
-            c->buf[c->len++] = '-';
-        c->buf[c->len++] = hex[id[i] >> 4];
-        c->buf[c->len++] = hex[id[i] & 15];
+            *o++ = '-';
+        *o++ = hex[id[i] >> 4];
+        *o++ = hex[id[i] & 15];
     }
+    *o = '\0';
+}
+
+static void cp_uuid(struct copy *c, const uint8_t id[16])
+{
+    uuid_text(id, c->buf + c->len);
+    c->len += 36;
     c->buf[c->len++] = '\t';
 }
 
@@ -355,19 +365,6 @@ static int feed_trigger(PGconn *conn, const struct table *t, char out[128])
     }
     PQclear(r);
     return rc;
-}
-
-static void uuid_text(const uint8_t id[16], char out[37])
-{
-    static const char hex[] = "0123456789abcdef";
-    char *o = out;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            *o++ = '-';
-        *o++ = hex[id[i] >> 4];
-        *o++ = hex[id[i] & 15];
-    }
-    *o = '\0';
 }
 
 /* Members [lo, hi) of t: a transaction per CHUNK members. trigger: a change-feed trigger to
