@@ -89,6 +89,7 @@ struct tally {
     long fast_cond_permitted; /* decided by a summary row that has conditions */
     long to_slow, to_fast;    /* rows moved between the paths between checks */
     long rows_checked;
+    long facts_checks; /* decisions of consent_facts_permit over member_facts (schema 0022) */
 };
 
 /* A PostgreSQL text[] literal of n ids (quoted: one of them may be empty). */
@@ -616,6 +617,13 @@ static unsigned row_conditions(const char *list)
 static void check_summary(PGconn *c, const char *ids, struct tally *t)
 {
     ck_assert_int_eq(summary_diff(c), 0);
+    /* The facts rows (schema 0022) copy the summary: equal to their definition, both ways. */
+    ck_assert_int_eq(query_long(c,
+                                "SELECT count(*) FROM ((TABLE member_facts EXCEPT "
+                                "TABLE member_facts_source) UNION ALL (TABLE member_facts_source "
+                                "EXCEPT TABLE member_facts)) d",
+                                0, NULL),
+                     0);
     const char *p[] = {ids};
     PGresult *r =
         PQexecParams(c,
@@ -733,6 +741,7 @@ static void check_uses(PGconn *c, const char *ids, int nuses, struct tally *t)
         char cats[16], commercial[2], for_profit[2], focus[2048], at[24], sql[512];
         char *set[NMEMBERS];
         int nset;
+        PGresult *fr = NULL;
 
         random_use(&u);
         exec_ok(c, "BEGIN");
@@ -771,6 +780,22 @@ static void check_uses(PGconn *c, const char *ids, int nuses, struct tally *t)
         r = PQexecParams(c, sql, u.at_now ? 6 : 7, NULL, p, NULL, NULL, 0);
         ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
         ck_assert_int_eq(PQntuples(r), NMEMBERS);
+
+        /* The form populations use (schema 0022): the member's facts row, whose columns hold the
+         * research or the trial-recruitment summary. Not for the purposes it does not carry. */
+        bool trial = strcmp(u.purpose, "trial_recruitment") == 0;
+        if (strcmp(u.purpose, "community") != 0 && strcmp(u.purpose, "share") != 0) {
+            snprintf(sql, sizeof(sql),
+                     "SELECT m.id::text, consent_facts_permit(m.id, f.%c_masks, f.%c_from, "
+                     "f.%c_until, f.%c_conds, $1, $2::int, $3::bool, $4::bool, $5::text[], %s) "
+                     "FROM unnest($%d::uuid[]) WITH ORDINALITY AS m(id, o) "
+                     "LEFT JOIN member_facts f ON f.member_id = m.id ORDER BY m.o",
+                     trial ? 't' : 'r', trial ? 't' : 'r', trial ? 't' : 'r', trial ? 't' : 'r',
+                     when, u.at_now ? 6 : 7);
+            fr = PQexecParams(c, sql, u.at_now ? 6 : 7, NULL, p, NULL, NULL, 0);
+            ck_assert_msg(PQresultStatus(fr) == PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
+            ck_assert_int_eq(PQntuples(fr), NMEMBERS);
+        }
         exec_ok(c, "COMMIT");
 
         bool valid = u.u.purpose < CONSENT_NPURPOSES && u.u.categories >= 1 &&
@@ -801,6 +826,17 @@ static void check_uses(PGconn *c, const char *ids, int nuses, struct tally *t)
             }
             t->comparisons += 2;
             t->permitted += d.permit;
+            if (fr) {
+                ck_assert_str_eq(PQgetvalue(fr, i, 0), m->id);
+                bool by_facts = strcmp(PQgetvalue(fr, i, 1), "t") == 0;
+                if (by_facts != d.permit) {
+                    t->disagreements++;
+                    fprintf(stderr, "disagreement: use %ld (%s) member %d: C %d, facts %d\n",
+                            t->uses, u.purpose, i, d.permit, by_facts);
+                }
+                t->comparisons++;
+                t->facts_checks++;
+            }
             if (valid) {
                 bool fast =
                     fast_path(m, u.u.purpose, u.u.at, pool_set(u.u.conditions, u.u.nconditions));
@@ -821,6 +857,7 @@ static void check_uses(PGconn *c, const char *ids, int nuses, struct tally *t)
         /* Every member the set holds is one of ours, once (so no erased member's row lingers). */
         ck_assert_int_eq(found, nset);
         PQclear(r);
+        PQclear(fr);
         for (int i = 0; i < nset; i++)
             free(set[i]);
         t->uses++;
@@ -884,12 +921,13 @@ START_TEST(sql_agrees_with_c)
            "erased, %d rolled back), %ld uses (%ld at now()): %ld member x use comparisons (%ld "
            "permitted by C), %ld store read-back checks, %ld disagreements; summary rows checked "
            "%ld; decided by the summary %ld permitted (%ld from rows with conditions) / %ld "
-           "denied, by the grants %ld / %ld; rows moved to the grants %ld, back %ld\n",
+           "denied, by the grants %ld / %ld; rows moved to the grants %ld, back %ld; "
+           "%ld decisions from member facts\n",
            NMEMBERS, ngrants, NBATCHES, NOPS, kinds[0], kinds[1], kinds[2], kinds[3], kinds[4],
            kinds[5], kinds[6], kinds[7], t.uses, t.uses_now, t.comparisons, t.permitted,
            t.loader_checks, t.disagreements, t.rows_checked, t.fast_permitted,
            t.fast_cond_permitted, t.fast_denied, t.slow_permitted, t.slow_denied, t.to_slow,
-           t.to_fast);
+           t.to_fast, t.facts_checks);
     fflush(stdout);
     ck_assert_int_eq(t.disagreements, 0);
     ck_assert_int_ge(t.comparisons, 40000);
@@ -904,6 +942,7 @@ START_TEST(sql_agrees_with_c)
     ck_assert_int_ge(t.to_slow, 20);
     ck_assert_int_ge(t.to_fast, 20);
     ck_assert_int_ge(t.uses_now, 40);
+    ck_assert_int_ge(t.facts_checks, 20000);
     for (int k = 0; k < 8; k++)
         ck_assert_int_ge(kinds[k], 10);
 }

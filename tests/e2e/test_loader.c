@@ -2,9 +2,9 @@
  * database. 4,500 members on two loaders make four chunks of the big tables, each with its
  * symptom rollups (schema 0019) or consent summary (0020) added in the chunk's own transaction.
  * Afterwards the database is the one the service would hold: the rollups equal a GROUP BY over
- * the entries, row by row; the consent summary equals its source; every trigger is enabled; the
- * indexes and foreign keys the loader took off are back; change_log is empty. A second load is
- * refused. */
+ * the entries, row by row; the consent summary and the member facts equal their sources; every
+ * trigger is enabled; the indexes and foreign keys the loader took off are back; change_log is
+ * empty. A second load is refused. */
 #include "harness.h"
 
 #include <stdio.h>
@@ -76,6 +76,9 @@ START_TEST(load_matches_the_service)
         "consent_member_source) x",
         "SELECT count(*) FROM (SELECT * FROM consent_member_source EXCEPT SELECT * FROM "
         "consent_member) x",
+        /* The facts rows (0022), kept by their triggers during the load. */
+        "SELECT count(*) FROM (TABLE member_facts EXCEPT TABLE member_facts_source) x",
+        "SELECT count(*) FROM (TABLE member_facts_source EXCEPT TABLE member_facts) x",
         /* Disabled triggers, anywhere in the schema. */
         "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE "
         "c.relnamespace = 'public'::regnamespace AND t.tgenabled <> 'O'",
@@ -85,6 +88,8 @@ START_TEST(load_matches_the_service)
     for (size_t i = 0; i < sizeof(diffs) / sizeof(diffs[0]); i++)
         ck_assert_msg(num(diffs[i]) == 0, "%s: %ld", diffs[i], num(diffs[i]));
     ck_assert_int_gt(num("SELECT count(*) FROM consent_member"), 1000);
+    ck_assert_int_eq(num("SELECT count(*) FROM member_facts"), 4500);
+    ck_assert_int_gt(num("SELECT count(*) FROM member_facts WHERE r_masks IS NOT NULL"), 2000);
     /* What bulk_off took off symptom_entry is back: 3 secondary indexes, 3 foreign keys. */
     ck_assert_int_eq(
         num("SELECT count(*) FROM pg_index WHERE indrelid = 'symptom_entry'::regclass"), 4);
