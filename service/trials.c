@@ -208,30 +208,29 @@ int svc_trial_eligible_sql(const struct svc_trial *t, int64_t now, struct stats_
         goto out;
     snprintf(cats, sizeof(cats), "%u", t->categories);
     snprintf(when, sizeof(when), "%lld", (long long)now);
-    /* The costly criteria (counts of symptom entries or weeks) outside an OFFSET 0 fence, so they
-     * run only for members the consent and the cheap criteria left. */
+    /* One row per live member (schema 0022): the cheap criteria and the exclusion, then consent
+     * from the row's summary of the member's trial-recruitment grants (their grants when off the
+     * fast path). The costly criteria (counts of symptom entries or weeks) outside an OFFSET 0
+     * fence, so they run only for members the rest left. */
     if (stats_sql_append(out, "SELECT c.member_id, c.birth_year, c.country FROM ("
-                              "SELECT cp.member_id, p.birth_year, p.country FROM "
-                              "consent_permitted_members('trial_recruitment', ") < 0 ||
-        param(out, cats, "int") < 0 || stats_sql_append(out, ", ") < 0 ||
-        param(out, t->commercial ? "t" : "f", "boolean") < 0 || stats_sql_append(out, ", ") < 0 ||
-        param(out, t->for_profit ? "t" : "f", "boolean") < 0 || stats_sql_append(out, ", ") < 0 ||
-        param(out, focus.text, "text[]") < 0 || stats_sql_append(out, ", to_timestamp(") < 0 ||
-        param(out, when, "bigint") < 0 ||
-        stats_sql_append(out,
-                         ")) AS cp(member_id) "
-                         "JOIN account a ON a.id = cp.member_id AND a.role = 'member' "
-                         "AND a.deleted_at IS NULL "
-                         "LEFT JOIN member_profile p ON p.member_id = cp.member_id WHERE (") < 0 ||
-        stats_cohort_compile_part(t->inclusion, "cp.member_id", "p", now, STATS_COHORT_CHEAP, out) <
+                              "SELECT f.member_id, f.birth_year, f.country FROM member_facts f "
+                              "WHERE (") < 0 ||
+        stats_cohort_compile_facts(t->inclusion, "f.member_id", "f", now, STATS_COHORT_CHEAP, out) <
             0 ||
         stats_sql_append(out, ")") < 0)
         goto out;
     if (t->exclusion && (stats_sql_append(out, " AND NOT (") < 0 ||
-                         stats_cohort_compile(t->exclusion, "cp.member_id", "p", now, out) < 0 ||
+                         stats_cohort_compile_facts(t->exclusion, "f.member_id", "f", now,
+                                                    STATS_COHORT_WHOLE, out) < 0 ||
                          stats_sql_append(out, ")") < 0))
         goto out;
-    if (stats_sql_append(out, " OFFSET 0) c WHERE ") < 0 ||
+    if (stats_sql_append(out, " AND consent_facts_permit(f.member_id, f.t_masks, f.t_from, "
+                              "f.t_until, f.t_conds, 'trial_recruitment', ") < 0 ||
+        param(out, cats, "int") < 0 || stats_sql_append(out, ", ") < 0 ||
+        param(out, t->commercial ? "t" : "f", "boolean") < 0 || stats_sql_append(out, ", ") < 0 ||
+        param(out, t->for_profit ? "t" : "f", "boolean") < 0 || stats_sql_append(out, ", ") < 0 ||
+        param(out, focus.text, "text[]") < 0 || stats_sql_append(out, ", to_timestamp(") < 0 ||
+        param(out, when, "bigint") < 0 || stats_sql_append(out, ")) OFFSET 0) c WHERE ") < 0 ||
         stats_cohort_compile_part(t->inclusion, "c.member_id", "c", now, STATS_COHORT_COSTLY, out) <
             0)
         goto out;

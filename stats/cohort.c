@@ -1184,6 +1184,7 @@ struct compiler {
     struct stats_sql *s;
     const char *m; /* member id expression */
     const char *p; /* profile alias */
+    bool facts;    /* p is a member_facts row (schema 0022), which also lists conditions */
     int64_t now;
     int now_n; /* parameter number of now, 0 until first used */
 };
@@ -1327,6 +1328,13 @@ static int compile_demographic(struct compiler *x, const struct node *n)
 
 static int compile_condition(struct compiler *x, const struct node *n)
 {
+    /* Any status, any date: the facts row's list (its GIN index gives the condition's members). */
+    if (x->facts && n->u.cond.status == UNSET && !n->u.cond.before[0] && !n->u.cond.after[0]) {
+        EMIT("%s.conditions @> ARRAY[", x->p);
+        CHECK(param_str(x, n->u.cond.id));
+        EMIT("::text]");
+        return 0;
+    }
     EMIT("EXISTS (SELECT 1 FROM member_condition coh_c WHERE coh_c.member_id = %s"
          " AND coh_c.condition_id = ",
          x->m);
@@ -1637,11 +1645,11 @@ static bool identifier_ok(const char *s, bool with_dot)
     }
 }
 
-int stats_cohort_compile_part(const struct stats_cohort *c, const char *member_col,
-                              const char *profile_alias, int64_t now, enum stats_cohort_part part,
-                              struct stats_sql *out)
+static int compile_into(const struct stats_cohort *c, const char *member_col,
+                        const char *profile_alias, bool facts, int64_t now,
+                        enum stats_cohort_part part, struct stats_sql *out)
 {
-    struct compiler x = {.s = out, .m = member_col, .p = profile_alias, .now = now};
+    struct compiler x = {.s = out, .m = member_col, .p = profile_alias, .facts = facts, .now = now};
     size_t len0;
     int np0, rc = -1, i;
 
@@ -1665,6 +1673,20 @@ out:
             out->text[len0] = '\0';
     }
     return rc;
+}
+
+int stats_cohort_compile_part(const struct stats_cohort *c, const char *member_col,
+                              const char *profile_alias, int64_t now, enum stats_cohort_part part,
+                              struct stats_sql *out)
+{
+    return compile_into(c, member_col, profile_alias, false, now, part, out);
+}
+
+int stats_cohort_compile_facts(const struct stats_cohort *c, const char *member_col,
+                               const char *facts_alias, int64_t now, enum stats_cohort_part part,
+                               struct stats_sql *out)
+{
+    return compile_into(c, member_col, facts_alias, true, now, part, out);
 }
 
 int stats_cohort_compile(const struct stats_cohort *c, const char *member_col,

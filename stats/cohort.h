@@ -134,6 +134,13 @@ int stats_cohort_compile_part(const struct stats_cohort *c, const char *member_c
                               const char *profile_alias, int64_t now, enum stats_cohort_part part,
                               struct stats_sql *out);
 
+/* The same, where facts_alias is a member_facts row (schema 0022) rather than a profile: a
+ * condition criterion without status or dates reads its conditions list (an index lookup) instead
+ * of member_condition. Same contract and result. */
+int stats_cohort_compile_facts(const struct stats_cohort *c, const char *member_col,
+                               const char *facts_alias, int64_t now, enum stats_cohort_part part,
+                               struct stats_sql *out);
+
 /* Whether any criterion of the cohort, anywhere, is costly in the sense above (counts a member's
  * symptom entries or weeks: one aggregate per member). false for NULL. */
 bool stats_cohort_counts_entries(const struct stats_cohort *c);

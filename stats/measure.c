@@ -688,10 +688,14 @@ static int pop_cte(struct bld *b, const struct stats_population *pop)
     focus[used] = '\0';
     snprintf(num, sizeof(num), "%u", pop->categories);
 
-    /* A join, not IN: the function yields each member once, and the planner then uses the
-     * consent summary's row estimate (schema/0014) instead of guessing. */
-    EMIT("WITH pop AS (SELECT x.* FROM (SELECT a.id AS member_id, p.birth_year, p.sex_at_birth, "
-         "p.country::text AS country FROM consent_permitted_members('research', ");
+    /* One row per live member (schema 0022): the cheap criteria, then consent decided from the
+     * row's summary of the member's research grants (their grants when off the fast path). */
+    EMIT("WITH pop AS (SELECT x.* FROM (SELECT f.member_id, f.birth_year, f.sex_at_birth, "
+         "f.country FROM member_facts f WHERE ");
+    CHECK(stats_cohort_compile_facts(pop->cohort, "f.member_id", "f", pop->now, STATS_COHORT_CHEAP,
+                                     b->s));
+    EMIT(" AND consent_facts_permit(f.member_id, f.r_masks, f.r_from, f.r_until, f.r_conds, "
+         "'research', ");
     CHECK(stats_sql_param(b->s, num));
     EMIT("::int, ");
     CHECK(stats_sql_param(b->s, pop->commercial ? "true" : "false"));
@@ -699,11 +703,8 @@ static int pop_cte(struct bld *b, const struct stats_population *pop)
     CHECK(stats_sql_param(b->s, pop->for_profit ? "true" : "false"));
     EMIT("::boolean, ");
     CHECK(stats_sql_param(b->s, focus));
-    EMIT("::text[], now()) AS cpm(m) JOIN account a ON a.id = cpm.m AND a.deleted_at IS NULL "
-         "AND a.role = 'member' LEFT JOIN member_profile p ON p.member_id = a.id WHERE ");
-    CHECK(stats_cohort_compile_part(pop->cohort, "a.id", "p", pop->now, STATS_COHORT_CHEAP, b->s));
     /* Costly criteria outside the OFFSET 0 fence: only for members the rest left. */
-    EMIT(" OFFSET 0) x WHERE ");
+    EMIT("::text[], now()) OFFSET 0) x WHERE ");
     CHECK(stats_cohort_compile_part(pop->cohort, "x.member_id", "x", pop->now, STATS_COHORT_COSTLY,
                                     b->s));
     EMIT(")");

@@ -935,6 +935,47 @@ START_TEST(test_compile_parts)
 }
 END_TEST
 
+/* Over a member_facts row (schema 0022): a plain condition reads the row's list; one with a status
+ * or dates still asks member_condition; demographics read the row's columns. */
+START_TEST(test_compile_facts)
+{
+    struct stats_cohort *c =
+        must_parse("{'all':[{'condition':{'condition':'multiple_sclerosis'}},{'not':{'condition':"
+                   "{'condition':'migraine','status':'active'}}},{'sex_at_birth':'male'},"
+                   "{'any':[{'condition':{'condition':'asthma'}},{'symptom':{'symptom':'fatigue',"
+                   "'at_least_entries':2}}]}]}");
+    struct stats_sql sql;
+    stats_sql_init(&sql);
+    ck_assert_int_eq(
+        stats_cohort_compile_facts(c, "f.member_id", "f", NOW, STATS_COHORT_CHEAP, &sql), 0);
+    ck_assert_str_eq(sql.text,
+                     "(f.conditions @> ARRAY[$1::text] AND (NOT EXISTS (SELECT 1 FROM "
+                     "member_condition coh_c WHERE coh_c.member_id = f.member_id AND "
+                     "coh_c.condition_id = $2 AND coh_c.status = $3)) AND "
+                     "COALESCE(f.sex_at_birth = $4, false) AND (f.conditions @> ARRAY[$5::text] "
+                     "OR ((SELECT count(*) FROM symptom_entry coh_s WHERE coh_s.member_id = "
+                     "f.member_id AND coh_s.symptom_id = $6) >= $7::int)))");
+    ck_assert_int_eq(sql.nparams, 7);
+    ck_assert_str_eq(sql.params[0], "multiple_sclerosis");
+    ck_assert_str_eq(sql.params[2], "active");
+    ck_assert_str_eq(sql.params[4], "asthma");
+    stats_sql_free(&sql);
+    /* The profile form of the same cohort asks member_condition for every condition. */
+    ck_assert_int_eq(
+        stats_cohort_compile_part(c, "f.member_id", "f", NOW, STATS_COHORT_CHEAP, &sql), 0);
+    ck_assert_ptr_null(strstr(sql.text, "f.conditions"));
+    ck_assert_ptr_nonnull(strstr(sql.text, "(EXISTS (SELECT 1 FROM member_condition coh_c WHERE "
+                                           "coh_c.member_id = f.member_id AND coh_c.condition_id "
+                                           "= $5) OR ((SELECT count(*)"));
+    stats_sql_free(&sql);
+    /* Bad aliases are refused as for the profile form, leaving the buffer as it was. */
+    ck_assert_int_eq(
+        stats_cohort_compile_facts(c, "f.member_id", "coh_f", NOW, STATS_COHORT_WHOLE, &sql), -1);
+    ck_assert_uint_eq(sql.len, 0);
+    stats_cohort_free(c);
+}
+END_TEST
+
 START_TEST(test_compile_medication_evaluation_goal)
 {
     COMPILES("{'all':[{'medication':{'medication':'fingolimod','ever':false}},{'medication':"
@@ -1405,6 +1446,7 @@ static Suite *cohort_suite(void)
     tcase_add_test(tc, test_compile_demographics_condition);
     tcase_add_test(tc, test_compile_symptom);
     tcase_add_test(tc, test_compile_parts);
+    tcase_add_test(tc, test_compile_facts);
     tcase_add_test(tc, test_compile_medication_evaluation_goal);
     tcase_add_test(tc, test_compile_arguments);
     tcase_add_test(tc, test_compile_values_are_parameters);
