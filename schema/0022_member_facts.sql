@@ -54,11 +54,13 @@ WHERE a.role = 'member' AND a.deleted_at IS NULL;
 -- each recomputation is a statement that starts after the lock is granted, so its READ COMMITTED
 -- snapshot sees the other writer's committed change (as consent_member_sync, 0014). A few members:
 -- a lock per member; more (bulk loads, rebuilds): the table, self-exclusive, which also waits for
--- every writer of a few members that holds its ROW EXCLUSIVE lock. Generic plans, as in 0014.
+-- every writer of a few members that holds its ROW EXCLUSIVE lock. Custom plans: a plan cached
+-- while the tables were small (a new database, the first chunk of a bulk load) scans them whole,
+-- and the load became quadratic (member_profile at 707 rows/s by the 10,000th member).
 CREATE FUNCTION member_facts_refresh(members uuid[]) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = public, pg_temp
-SET plan_cache_mode = force_generic_plan
+SET plan_cache_mode = force_custom_plan
 AS $$
 DECLARE
     h int;
