@@ -571,7 +571,8 @@ size_t stats_measure_parts(const struct stats_measure *m,
 
 struct bld {
     struct stats_sql *s;
-    int now_n; /* parameter number of now, 0 until first used */
+    int now_n;  /* parameter number of now, 0 until first used */
+    bool table; /* pop reads a materialised table (one row per member, with statistics) */
     int med_n, sym_n;
 };
 
@@ -670,7 +671,10 @@ static int pop_cte(struct bld *b, const struct stats_population *pop)
     if (pop->table) {
         if (!plain_identifier(pop->table))
             return -1;
-        EMIT("WITH pop AS (SELECT member_id, birth_year, sex_at_birth, country FROM ");
+        /* Inlined, not a CTE scan: the planner then sees the table's statistics (a CTE's
+         * distinct count is a guess of 200) and may run the measure in parallel workers. */
+        EMIT("WITH pop AS NOT MATERIALIZED (SELECT member_id, birth_year, sex_at_birth, country "
+             "FROM ");
         EMIT("%s", pop->table);
         EMIT(")");
         return 0;
@@ -712,6 +716,19 @@ static int pop_cte(struct bld *b, const struct stats_population *pop)
 }
 
 #define IN_POP(col) col " IN (SELECT member_id FROM pop)"
+/* "FROM <rel r> ... WHERE" restricted to the population. From a materialised population a join
+ * read in member order, so that a nested loop's index probes follow the rollup's index
+ * (docs/benchmarks.md, seventh round); pop has one row per member, so it counts as IN does. */
+static int from_pop(struct bld *b, const char *rel)
+{
+    if (b->table)
+        EMIT(" FROM (SELECT member_id FROM pop ORDER BY member_id) p JOIN %s ON r.member_id = "
+             "p.member_id WHERE ",
+             rel);
+    else
+        EMIT(" FROM %s WHERE " IN_POP("r.member_id") " AND ", rel);
+    return 0;
+}
 
 static int sql_count(struct bld *b)
 {
@@ -794,13 +811,14 @@ static int day_rows(struct bld *b, const char *symptom, int64_t a, int64_t z, bo
 {
     if (!first)
         EMIT(" UNION ALL ");
-    EMIT("SELECT r.member_id, r.s, r.n FROM symptom_day r WHERE r.symptom_id = ");
+    EMIT("SELECT r.member_id, r.s, r.n");
+    CHECK(from_pop(b, "symptom_day r"));
+    EMIT("r.symptom_id = ");
     CHECK(ref_param(b, &b->sym_n, symptom));
     EMIT(" AND r.day BETWEEN ");
     CHECK(emit_day(b, a));
     EMIT(" AND ");
     CHECK(emit_day(b, z));
-    EMIT(" AND " IN_POP("r.member_id"));
     return 0;
 }
 
@@ -816,13 +834,14 @@ static int sql_days_rows(struct bld *b, const char *symptom, int64_t a, int64_t 
         CHECK(day_rows(b, symptom, a, z, true));
         return 0;
     }
-    EMIT("SELECT r.member_id, r.s, r.n FROM symptom_week r WHERE r.symptom_id = ");
+    EMIT("SELECT r.member_id, r.s, r.n");
+    CHECK(from_pop(b, "symptom_week r"));
+    EMIT("r.symptom_id = ");
     CHECK(ref_param(b, &b->sym_n, symptom));
     EMIT(" AND r.week BETWEEN ");
     CHECK(emit_day(b, wa));
     EMIT(" AND ");
     CHECK(emit_day(b, we - 6));
-    EMIT(" AND " IN_POP("r.member_id"));
     /* Two ranges, each an index condition (an OR of them would read every day of the member). */
     if (wa > a)
         CHECK(day_rows(b, symptom, a, wa - 1, false));
@@ -888,12 +907,15 @@ static int sql_treatment(struct bld *b, const struct stats_measure *m, int64_t n
     CHECK(ref_param(b, &b->med_n, m->medication));
     EMIT(" AND md.started_on <= ");
     CHECK(emit_today(b, now));
-    EMIT(" GROUP BY md.member_id), w AS (SELECT st.member_id,"
+    /* From a materialised population in member order, so that the probes into the day rollup
+     * below follow its index. */
+    EMIT(" GROUP BY md.member_id%s), w AS (SELECT st.member_id,"
          " coalesce(sum(e.s) FILTER (WHERE e.day < st.d0), 0)::bigint AS bs,"
          " coalesce(sum(e.n) FILTER (WHERE e.day < st.d0), 0)::bigint AS bc,"
          " coalesce(sum(e.s) FILTER (WHERE e.day >= st.d0), 0)::bigint AS xs,"
          " coalesce(sum(e.n) FILTER (WHERE e.day >= st.d0), 0)::bigint AS xc"
-         " FROM st JOIN symptom_day e ON e.member_id = st.member_id AND e.symptom_id = ");
+         " FROM st JOIN symptom_day e ON e.member_id = st.member_id AND e.symptom_id = ",
+         b->table ? " ORDER BY md.member_id" : "");
     CHECK(ref_param(b, &b->sym_n, m->symptom));
     EMIT(" AND e.day >= st.d0 - ");
     CHECK(param_int(b, m->before_days));
@@ -1053,6 +1075,7 @@ int stats_measure_sql(const struct stats_measure *m, const struct stats_populati
         return -1;
     len0 = out->len;
     np0 = out->nparams;
+    b->table = pop->table != NULL;
     if (pop_cte(b, pop) < 0)
         goto out;
     switch (m->type) {
