@@ -12,30 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static json_t *J(const char *text)
-{
-    char *s = strdup(text);
-    json_error_t err;
-    for (char *p = s; *p; p++)
-        if (*p == '\'')
-            *p = '"';
-    json_t *j = json_loads(s, 0, &err);
-    ck_assert_msg(j != NULL, "bad test JSON %s: %s", text, err.text);
-    free(s);
-    return j;
-}
-
-static json_t *must(long want, const char *method, const char *path, const char *token,
-                    json_t *body)
-{
-    struct th_resp r;
-    th_reqj(method, path, token, body, &r);
-    th_assert_status(&r, want);
-    json_t *j = json_incref(r.json);
-    th_resp_free(&r);
-    return j;
-}
-
 /* Rows of member_facts that differ from the definition, both ways. */
 static long facts_diff(void)
 {
@@ -81,63 +57,66 @@ START_TEST(api_writes_keep_facts)
     /* Registered: a row with nothing in it yet. */
     FACTS_EQ(id, "-|-|-|-||-|-");
 
-    json_decref(must(201, "PUT", "/v1/me/profile", tok,
-                     J("{'birth_year': 1980, 'sex_at_birth': 'female', 'country': 'NL', "
-                       "'postal_prefix': '105', 'timezone': 'Europe/Amsterdam'}")));
+    json_decref(th_must(201, "PUT", "/v1/me/profile", tok,
+                        th_json("{'birth_year': 1980, 'sex_at_birth': 'female', 'country': 'NL', "
+                                "'postal_prefix': '105', 'timezone': 'Europe/Amsterdam'}")));
     FACTS_EQ(id, "1980|female|NL|105||-|-");
 
-    json_t *ms = must(201, "POST", "/v1/me/conditions", tok,
-                      J("{'condition': 'multiple_sclerosis', 'diagnosed_on': '2019-04'}"));
-    json_t *t2 = must(201, "POST", "/v1/me/conditions", tok,
-                      J("{'condition': 'type_2_diabetes', 'diagnosed_on': '2015'}"));
+    json_t *ms = th_must(201, "POST", "/v1/me/conditions", tok,
+                         th_json("{'condition': 'multiple_sclerosis', 'diagnosed_on': '2019-04'}"));
+    json_t *t2 = th_must(201, "POST", "/v1/me/conditions", tok,
+                         th_json("{'condition': 'type_2_diabetes', 'diagnosed_on': '2015'}"));
     /* A custom condition is not a catalog id: not in the list. A second row of one condition
      * lists it once. */
-    json_decref(
-        must(201, "POST", "/v1/me/conditions", tok,
-             J("{'condition': {'custom': 'Mast cell activation'}, 'diagnosed_on': '2021'}")));
-    json_t *ms2 = must(201, "POST", "/v1/me/conditions", tok,
-                       J("{'condition': 'multiple_sclerosis', 'diagnosed_on': '2020'}"));
+    json_decref(th_must(
+        201, "POST", "/v1/me/conditions", tok,
+        th_json("{'condition': {'custom': 'Mast cell activation'}, 'diagnosed_on': '2021'}")));
+    json_t *ms2 = th_must(201, "POST", "/v1/me/conditions", tok,
+                          th_json("{'condition': 'multiple_sclerosis', 'diagnosed_on': '2020'}"));
     FACTS_EQ(id, "1980|female|NL|105|multiple_sclerosis,type_2_diabetes|-|-");
 
     /* Any status counts: resolved is still a condition the member has had. */
     snprintf(path, sizeof(path), "/v1/me/conditions/%s",
              json_string_value(json_object_get(t2, "id")));
-    json_decref(must(200, "PATCH", path, tok, J("{'status': 'resolved'}")));
+    json_decref(th_must(200, "PATCH", path, tok, th_json("{'status': 'resolved'}")));
     FACTS_EQ(id, "1980|female|NL|105|multiple_sclerosis,type_2_diabetes|-|-");
-    json_decref(must(204, "DELETE", path, tok, NULL));
+    json_decref(th_must(204, "DELETE", path, tok, NULL));
     FACTS_EQ(id, "1980|female|NL|105|multiple_sclerosis|-|-");
     snprintf(path, sizeof(path), "/v1/me/conditions/%s",
              json_string_value(json_object_get(ms, "id")));
-    json_decref(must(204, "DELETE", path, tok, NULL));
+    json_decref(th_must(204, "DELETE", path, tok, NULL));
     FACTS_EQ(id, "1980|female|NL|105|multiple_sclerosis|-|-");
     snprintf(path, sizeof(path), "/v1/me/conditions/%s",
              json_string_value(json_object_get(ms2, "id")));
-    json_decref(must(204, "DELETE", path, tok, NULL));
+    json_decref(th_must(204, "DELETE", path, tok, NULL));
     FACTS_EQ(id, "1980|female|NL|105||-|-");
 
     /* Consent: research, every category, no restriction: 31 in all four packed masks. */
-    json_t *g = must(201, "POST", "/v1/me/consents", tok,
-                     J("{'effect': 'permit', 'purpose': 'research', 'categories': "
-                       "['demographics', 'conditions', 'symptoms', 'medications', 'goals']}"));
+    json_t *g =
+        th_must(201, "POST", "/v1/me/consents", tok,
+                th_json("{'effect': 'permit', 'purpose': 'research', 'categories': "
+                        "['demographics', 'conditions', 'symptoms', 'medications', 'goals']}"));
     char want[128];
     snprintf(want, sizeof(want), "1980|female|NL|105||%d|-", 31 | 31 << 5 | 31 << 10 | 31 << 15);
     FACTS_EQ(id, want);
     /* Non-commercial only: the two commercial masks are empty. */
-    json_decref(must(201, "POST", "/v1/me/consents", tok,
-                     J("{'effect': 'permit', 'purpose': 'trial_recruitment', 'categories': "
-                       "['conditions'], 'restrictions': {'non_commercial': true}}")));
+    json_decref(
+        th_must(201, "POST", "/v1/me/consents", tok,
+                th_json("{'effect': 'permit', 'purpose': 'trial_recruitment', 'categories': "
+                        "['conditions'], 'restrictions': {'non_commercial': true}}")));
     snprintf(want, sizeof(want), "1980|female|NL|105||%d|%d", 31 | 31 << 5 | 31 << 10 | 31 << 15,
              2 | 2 << 5);
     FACTS_EQ(id, want);
     snprintf(path, sizeof(path), "/v1/me/consents/%s/withdraw",
              json_string_value(json_object_get(g, "id")));
-    json_decref(must(200, "POST", path, tok, NULL));
+    json_decref(th_must(200, "POST", path, tok, NULL));
     snprintf(want, sizeof(want), "1980|female|NL|105||-|%d", 2 | 2 << 5);
     FACTS_EQ(id, want);
     ck_assert_int_eq(facts_diff(), 0);
 
     /* Erasure removes the row with the account. */
-    json_decref(must(204, "DELETE", "/v1/me", tok, J("{'password': 'correct horse battery'}")));
+    json_decref(
+        th_must(204, "DELETE", "/v1/me", tok, th_json("{'password': 'correct horse battery'}")));
     FACTS_EQ(id, "");
     ck_assert_int_eq(facts_diff(), 0);
     json_decref(ms);

@@ -14,19 +14,6 @@
 
 /* JSON from text written with single quotes (none of the test strings contain one). New reference.
  */
-static json_t *J(const char *text)
-{
-    char *s = strdup(text);
-    json_error_t err;
-    for (char *p = s; *p; p++)
-        if (*p == '\'')
-            *p = '"';
-    json_t *j = json_loads(s, 0, &err);
-    ck_assert_msg(j != NULL, "bad test JSON %s: %s", text, err.text);
-    free(s);
-    return j;
-}
-
 static const char *P(char *buf, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static const char *P(char *buf, size_t len, const char *fmt, ...)
@@ -40,17 +27,6 @@ static const char *P(char *buf, size_t len, const char *fmt, ...)
 
 /* Call and assert the status; returns the response body (new reference, NULL for none). body is
  * stolen. */
-static json_t *must(long want, const char *method, const char *path, const char *token,
-                    json_t *body)
-{
-    struct th_resp r;
-    th_reqj(method, path, token, body, &r);
-    th_assert_status(&r, want);
-    json_t *j = json_incref(r.json);
-    th_resp_free(&r);
-    return j;
-}
-
 static const char *S(const json_t *o, const char *key)
 {
     return json_string_value(json_object_get(o, key));
@@ -124,7 +100,7 @@ static json_t *symptom(const char *token, const char *item_json, int severity, c
     char body[512];
     snprintf(body, sizeof(body), "{'symptom': %s, 'severity': %d, 'recorded_at': '%s'}", item_json,
              severity, at);
-    return must(201, "POST", "/v1/me/symptoms", token, J(body));
+    return th_must(201, "POST", "/v1/me/symptoms", token, th_json(body));
 }
 
 /* ---- profile ---- */
@@ -139,9 +115,10 @@ START_TEST(profile_put_get_validate)
     th_assert_status(&r, 404);
     th_resp_free(&r);
 
-    json_t *p = must(201, "PUT", "/v1/me/profile", tok,
-                     J("{'birth_year': 1980, 'sex_at_birth': 'female', 'gender': 'woman', "
-                       "'country': 'NL', 'postal_prefix': '105', 'timezone': 'Europe/Amsterdam'}"));
+    json_t *p = th_must(
+        201, "PUT", "/v1/me/profile", tok,
+        th_json("{'birth_year': 1980, 'sex_at_birth': 'female', 'gender': 'woman', "
+                "'country': 'NL', 'postal_prefix': '105', 'timezone': 'Europe/Amsterdam'}"));
     ck_assert_int_eq(json_integer_value(json_object_get(p, "birth_year")), 1980);
     ck_assert_str_eq(S(p, "sex_at_birth"), "female");
     ck_assert_str_eq(S(p, "gender"), "woman");
@@ -150,15 +127,15 @@ START_TEST(profile_put_get_validate)
     ck_assert_str_eq(S(p, "timezone"), "Europe/Amsterdam");
     json_decref(p);
 
-    p = must(200, "GET", "/v1/me/profile", tok, NULL);
+    p = th_must(200, "GET", "/v1/me/profile", tok, NULL);
     ck_assert_str_eq(S(p, "timezone"), "Europe/Amsterdam");
     ck_assert_str_eq(S(p, "postal_prefix"), "105");
     json_decref(p);
 
     /* PUT replaces: what is left out is gone. */
-    p = must(200, "PUT", "/v1/me/profile", tok,
-             J("{'birth_year': 1981, 'sex_at_birth': 'intersex', 'country': 'BE', "
-               "'timezone': 'America/Argentina/Buenos_Aires'}"));
+    p = th_must(200, "PUT", "/v1/me/profile", tok,
+                th_json("{'birth_year': 1981, 'sex_at_birth': 'intersex', 'country': 'BE', "
+                        "'timezone': 'America/Argentina/Buenos_Aires'}"));
     ck_assert_int_eq(json_integer_value(json_object_get(p, "birth_year")), 1981);
     ck_assert(is_null(p, "gender"));
     ck_assert(is_null(p, "postal_prefix"));
@@ -171,31 +148,32 @@ START_TEST(profile_put_get_validate)
     struct tm tm;
     gmtime_r(&now, &tm);
     snprintf(year, sizeof(year), "%d", tm.tm_year + 1900 + 1);
-    json_t *b = J("{'sex_at_birth': 'other', 'gender': '', 'country': 'XK', "
-                  "'postal_prefix': '1234', 'timezone': '../etc/passwd', 'shoe_size': 42}");
+    json_t *b = th_json("{'sex_at_birth': 'other', 'gender': '', 'country': 'XK', "
+                        "'postal_prefix': '1234', 'timezone': '../etc/passwd', 'shoe_size': 42}");
     json_object_set_new(b, "birth_year", json_integer(atoi(year)));
     bad("PUT", "/v1/me/profile", tok, b,
         FIELDS("birth_year", "sex_at_birth", "gender", "country", "postal_prefix", "timezone",
                "shoe_size"));
     bad("PUT", "/v1/me/profile", tok,
-        J("{'birth_year': 1899, 'sex_at_birth': 'male', 'country': 'nl', 'timezone': 'zone.tab'}"),
+        th_json("{'birth_year': 1899, 'sex_at_birth': 'male', 'country': 'nl', 'timezone': "
+                "'zone.tab'}"),
         FIELDS("birth_year", "country", "timezone"));
     bad("PUT", "/v1/me/profile", tok,
-        J("{'birth_year': 1950, 'sex_at_birth': 'male', 'country': 'NL', 'timezone': "
-          "'Mars/Olympus'}"),
+        th_json("{'birth_year': 1950, 'sex_at_birth': 'male', 'country': 'NL', 'timezone': "
+                "'Mars/Olympus'}"),
         FIELDS("timezone"));
     bad("PUT", "/v1/me/profile", tok,
-        J("{'birth_year': 1950, 'sex_at_birth': 'male', 'country': 'NL', 'timezone': "
-          "'/etc/localtime'}"),
+        th_json("{'birth_year': 1950, 'sex_at_birth': 'male', 'country': 'NL', 'timezone': "
+                "'/etc/localtime'}"),
         FIELDS("timezone"));
-    bad("PUT", "/v1/me/profile", tok, J("{'country': 'NL'}"),
+    bad("PUT", "/v1/me/profile", tok, th_json("{'country': 'NL'}"),
         FIELDS("birth_year", "sex_at_birth", "timezone"));
     /* The current year and every real zone kind are fine. */
     snprintf(year, sizeof(year), "%d", tm.tm_year + 1900);
-    b = J("{'sex_at_birth': 'unknown', 'country': 'AQ', 'timezone': 'Etc/GMT+5'}");
+    b = th_json("{'sex_at_birth': 'unknown', 'country': 'AQ', 'timezone': 'Etc/GMT+5'}");
     json_object_set_new(b, "birth_year", json_integer(atoi(year)));
-    json_decref(must(200, "PUT", "/v1/me/profile", tok, b));
-    p = must(200, "GET", "/v1/me/profile", tok, NULL);
+    json_decref(th_must(200, "PUT", "/v1/me/profile", tok, b));
+    p = th_must(200, "GET", "/v1/me/profile", tok, NULL);
     ck_assert_str_eq(S(p, "country"), "AQ");
     ck_assert_str_eq(S(p, "timezone"), "Etc/GMT+5");
     ck_assert_int_eq(json_integer_value(json_object_get(p, "birth_year")), atoi(year));
@@ -239,7 +217,7 @@ START_TEST(catalog_search)
     th_account("member", tok, NULL);
     th_account("researcher", staff, NULL);
 
-    json_t *j = must(200, "GET", "/v1/catalog/symptoms?q=fat", tok, NULL);
+    json_t *j = th_must(200, "GET", "/v1/catalog/symptoms?q=fat", tok, NULL);
     json_t *items = json_object_get(j, "items");
     ck_assert_str_eq(S(json_array_get(items, 0), "id"), "fatigue");
     ck_assert_str_eq(S(json_array_get(items, 0), "name"), "Fatigue");
@@ -248,13 +226,13 @@ START_TEST(catalog_search)
     json_decref(j);
 
     /* Case-insensitive; prefix before substring. */
-    j = must(200, "GET", "/v1/catalog/symptoms?q=PAIN&limit=500", staff, NULL);
+    j = th_must(200, "GET", "/v1/catalog/symptoms?q=PAIN&limit=500", staff, NULL);
     items = json_object_get(j, "items");
     ck_assert_uint_gt(json_array_size(items), 3);
     assert_catalog_order("catalog_symptom", "pain", items);
     json_decref(j);
 
-    j = must(200, "GET", "/v1/catalog/conditions?q=multiple%20scl", tok, NULL);
+    j = th_must(200, "GET", "/v1/catalog/conditions?q=multiple%20scl", tok, NULL);
     items = json_object_get(j, "items");
     ck_assert_uint_eq(json_array_size(items), 1);
     ck_assert_str_eq(S(json_array_get(items, 0), "id"), "multiple_sclerosis");
@@ -264,7 +242,7 @@ START_TEST(catalog_search)
     ck_assert_str_eq(S(json_array_get(items, 0), "snomed"), "24700007");
     json_decref(j);
 
-    j = must(200, "GET", "/v1/catalog/medications?q=metf", tok, NULL);
+    j = th_must(200, "GET", "/v1/catalog/medications?q=metf", tok, NULL);
     items = json_object_get(j, "items");
     ck_assert_str_eq(S(json_array_get(items, 0), "id"), "metformin");
     ck_assert_str_eq(S(json_array_get(items, 0), "rxnorm"), "6809");
@@ -272,23 +250,23 @@ START_TEST(catalog_search)
     json_decref(j);
 
     /* Empty q lists everything up to limit; default limit 50. */
-    j = must(200, "GET", "/v1/catalog/medications", tok, NULL);
+    j = th_must(200, "GET", "/v1/catalog/medications", tok, NULL);
     ck_assert_uint_eq(json_array_size(json_object_get(j, "items")), 50);
     json_decref(j);
-    j = must(200, "GET", "/v1/catalog/conditions?q=&limit=7", tok, NULL);
+    j = th_must(200, "GET", "/v1/catalog/conditions?q=&limit=7", tok, NULL);
     ck_assert_uint_eq(json_array_size(json_object_get(j, "items")), 7);
     assert_catalog_order("(SELECT * FROM catalog_condition ORDER BY name, id LIMIT 7) c", "",
                          json_object_get(j, "items"));
     json_decref(j);
 
     /* LIKE metacharacters match only themselves. */
-    j = must(200, "GET", "/v1/catalog/symptoms?q=%25", tok, NULL);
+    j = th_must(200, "GET", "/v1/catalog/symptoms?q=%25", tok, NULL);
     ck_assert_uint_eq(
         json_array_size(json_object_get(j, "items")),
         (size_t)th_sql_long("SELECT count(*) FROM catalog_symptom WHERE strpos(name, '%') > 0", 0,
                             NULL));
     json_decref(j);
-    j = must(200, "GET", "/v1/catalog/symptoms?q=_", tok, NULL);
+    j = th_must(200, "GET", "/v1/catalog/symptoms?q=_", tok, NULL);
     ck_assert_uint_eq(
         json_array_size(json_object_get(j, "items")),
         (size_t)th_sql_long("SELECT count(*) FROM catalog_symptom WHERE strpos(name, '_') > 0", 0,
@@ -324,8 +302,8 @@ START_TEST(conditions_crud)
     struct th_resp r;
     th_account("member", tok, me);
 
-    json_t *c1 = must(201, "POST", "/v1/me/conditions", tok,
-                      J("{'condition': 'multiple_sclerosis', 'diagnosed_on': '2019-04'}"));
+    json_t *c1 = th_must(201, "POST", "/v1/me/conditions", tok,
+                         th_json("{'condition': 'multiple_sclerosis', 'diagnosed_on': '2019-04'}"));
     ck_assert_str_eq(S(c1, "condition"), "multiple_sclerosis");
     ck_assert_str_eq(S(c1, "diagnosed_on"), "2019-04");
     ck_assert_str_eq(S(c1, "status"), "active");
@@ -337,17 +315,18 @@ START_TEST(conditions_crud)
                                  1, p1),
                      1);
 
-    json_t *c2 = must(201, "POST", "/v1/me/conditions", tok,
-                      J("{'condition': {'custom': 'Mast cell activation'}, 'diagnosed_on': '2021', "
+    json_t *c2 =
+        th_must(201, "POST", "/v1/me/conditions", tok,
+                th_json("{'condition': {'custom': 'Mast cell activation'}, 'diagnosed_on': '2021', "
                         "'status': 'remission', 'note': 'after the trip'}"));
     ck_assert_str_eq(S(json_object_get(c2, "condition"), "custom"), "Mast cell activation");
     ck_assert_str_eq(S(c2, "diagnosed_on"), "2021");
     ck_assert_str_eq(S(c2, "status"), "remission");
-    json_t *c3 = must(201, "POST", "/v1/me/conditions", tok,
-                      J("{'condition': 'type_2_diabetes', 'diagnosed_on': '2015-11-30'}"));
+    json_t *c3 = th_must(201, "POST", "/v1/me/conditions", tok,
+                         th_json("{'condition': 'type_2_diabetes', 'diagnosed_on': '2015-11-30'}"));
 
     /* Newest diagnosis first. */
-    json_t *l = must(200, "GET", "/v1/me/conditions", tok, NULL);
+    json_t *l = th_must(200, "GET", "/v1/me/conditions", tok, NULL);
     json_t *items = json_object_get(l, "items");
     ck_assert_uint_eq(json_array_size(items), 3);
     ck_assert_str_eq(S(json_array_get(items, 0), "id"), S(c2, "id"));
@@ -356,23 +335,23 @@ START_TEST(conditions_crud)
     ck_assert(is_null(l, "next_cursor"));
     json_decref(l);
     /* from/to on the diagnosis date (from inclusive, to exclusive). */
-    l = must(200, "GET", "/v1/me/conditions?from=2019-04-01T00:00:00Z&to=2021-01-01T00:00:00Z", tok,
-             NULL);
+    l = th_must(200, "GET", "/v1/me/conditions?from=2019-04-01T00:00:00Z&to=2021-01-01T00:00:00Z",
+                tok, NULL);
     ck_assert_uint_eq(json_array_size(json_object_get(l, "items")), 1);
     ck_assert_str_eq(S(json_array_get(json_object_get(l, "items"), 0), "id"), id1);
     json_decref(l);
 
-    json_t *g = must(200, "GET", P(path, sizeof(path), "/v1/me/conditions/%s", id1), tok, NULL);
+    json_t *g = th_must(200, "GET", P(path, sizeof(path), "/v1/me/conditions/%s", id1), tok, NULL);
     ck_assert_str_eq(S(g, "diagnosed_on"), "2019-04");
     json_decref(g);
 
     /* PATCH: partial; explicit null clears. */
-    g = must(200, "PATCH", path, tok, J("{'status': 'resolved', 'note': 'gone'}"));
+    g = th_must(200, "PATCH", path, tok, th_json("{'status': 'resolved', 'note': 'gone'}"));
     ck_assert_str_eq(S(g, "status"), "resolved");
     ck_assert_str_eq(S(g, "note"), "gone");
     ck_assert_str_eq(S(g, "condition"), "multiple_sclerosis");
     json_decref(g);
-    g = must(200, "PATCH", path, tok, J("{'note': null, 'diagnosed_on': '2018-02-03'}"));
+    g = th_must(200, "PATCH", path, tok, th_json("{'note': null, 'diagnosed_on': '2018-02-03'}"));
     ck_assert(is_null(g, "note"));
     ck_assert_str_eq(S(g, "diagnosed_on"), "2018-02-03");
     ck_assert_str_eq(S(g, "status"), "resolved");
@@ -382,18 +361,18 @@ START_TEST(conditions_crud)
     time_t now = time(NULL);
     ymd(now + 3 * 86400, future);
     bad("POST", "/v1/me/conditions", tok,
-        J("{'condition': 'no_such_condition', 'diagnosed_on': '2019-13'}"),
+        th_json("{'condition': 'no_such_condition', 'diagnosed_on': '2019-13'}"),
         FIELDS("condition", "diagnosed_on"));
-    json_t *b = J("{'condition': 'asthma', 'status': 'cured', 'colour': 'red'}");
+    json_t *b = th_json("{'condition': 'asthma', 'status': 'cured', 'colour': 'red'}");
     json_object_set_new(b, "diagnosed_on", json_string(future));
     bad("POST", "/v1/me/conditions", tok, b, FIELDS("diagnosed_on", "status", "colour"));
     bad("POST", "/v1/me/conditions", tok,
-        J("{'condition': {'custom': '  '}, 'diagnosed_on': '1899'}"),
+        th_json("{'condition': {'custom': '  '}, 'diagnosed_on': '1899'}"),
         FIELDS("condition", "diagnosed_on"));
     bad("POST", "/v1/me/conditions", tok,
-        J("{'condition': {'custom': 'x', 'extra': 1}, 'diagnosed_on': 2019}"),
+        th_json("{'condition': {'custom': 'x', 'extra': 1}, 'diagnosed_on': 2019}"),
         FIELDS("condition", "diagnosed_on"));
-    bad("PATCH", path, tok, J("{'condition': null, 'id': 'x'}"), FIELDS("condition", "id"));
+    bad("PATCH", path, tok, th_json("{'condition': null, 'id': 'x'}"), FIELDS("condition", "id"));
     ck_assert_int_eq(count_for("member_condition", me), 3);
     ck_assert_int_eq(count_for("custom_item", me), 1);
 
@@ -433,7 +412,7 @@ START_TEST(symptom_severity_mapping)
         snprintf(body, sizeof(body),
                  "{'symptom': 'fatigue', 'severity_label': '%s', 'recorded_at': '%s'}",
                  words[i].label, at);
-        json_t *s = must(201, "POST", "/v1/me/symptoms", tok, J(body));
+        json_t *s = th_must(201, "POST", "/v1/me/symptoms", tok, th_json(body));
         ck_assert_int_eq(json_integer_value(json_object_get(s, "severity")), words[i].value);
         ck_assert_str_eq(S(s, "severity_label"), words[i].label);
         json_decref(s);
@@ -453,22 +432,22 @@ START_TEST(symptom_severity_mapping)
     snprintf(body, sizeof(body),
              "{'symptom': 'nausea', 'severity': 3, 'severity_label': 'mild', 'recorded_at': '%s'}",
              at);
-    json_t *s = must(201, "POST", "/v1/me/symptoms", tok, J(body));
+    json_t *s = th_must(201, "POST", "/v1/me/symptoms", tok, th_json(body));
     ck_assert_int_eq(json_integer_value(json_object_get(s, "severity")), 3);
     json_decref(s);
     snprintf(body, sizeof(body),
              "{'symptom': 'nausea', 'severity': 4, 'severity_label': 'mild', 'recorded_at': '%s'}",
              at);
-    bad("POST", "/v1/me/symptoms", tok, J(body), FIELDS("severity_label"));
+    bad("POST", "/v1/me/symptoms", tok, th_json(body), FIELDS("severity_label"));
     snprintf(body, sizeof(body), "{'symptom': 'nausea', 'recorded_at': '%s'}", at);
-    bad("POST", "/v1/me/symptoms", tok, J(body), FIELDS("severity"));
+    bad("POST", "/v1/me/symptoms", tok, th_json(body), FIELDS("severity"));
     snprintf(
         body, sizeof(body),
         "{'symptom': 'nausea', 'severity': 11, 'severity_label': 'awful', 'recorded_at': '%s'}",
         at);
-    bad("POST", "/v1/me/symptoms", tok, J(body), FIELDS("severity", "severity_label"));
+    bad("POST", "/v1/me/symptoms", tok, th_json(body), FIELDS("severity", "severity_label"));
     snprintf(body, sizeof(body), "{'symptom': 'nausea', 'severity': 2.5, 'recorded_at': '%s'}", at);
-    bad("POST", "/v1/me/symptoms", tok, J(body), FIELDS("severity"));
+    bad("POST", "/v1/me/symptoms", tok, th_json(body), FIELDS("severity"));
 }
 END_TEST
 
@@ -482,10 +461,12 @@ START_TEST(symptom_fields_and_patch)
     iso(now + 23 * 3600, in23h);
     iso(now + 25 * 3600, in25h);
 
-    json_t *s = must(
+    json_t *s = th_must(
         201, "POST", "/v1/me/symptoms", tok,
-        J("{'symptom': 'headache', 'severity': 6, 'recorded_at': '2025-03-01T10:00:00.250+01:00', "
-          "'duration_minutes': 90, 'triggers': ['screen time', 'coffee'], 'note': 'left side'}"));
+        th_json(
+            "{'symptom': 'headache', 'severity': 6, 'recorded_at': "
+            "'2025-03-01T10:00:00.250+01:00', "
+            "'duration_minutes': 90, 'triggers': ['screen time', 'coffee'], 'note': 'left side'}"));
     ck_assert_str_eq(S(s, "symptom"), "headache");
     ck_assert_str_eq(S(s, "recorded_at"), "2025-03-01T09:00:00.25Z");
     ck_assert_int_eq(json_integer_value(json_object_get(s, "duration_minutes")), 90);
@@ -500,7 +481,7 @@ START_TEST(symptom_fields_and_patch)
     json_decref(symptom(tok, "'nausea'", 1, in23h));
     snprintf(body, sizeof(body), "{'symptom': 'nausea', 'severity': 1, 'recorded_at': '%s'}",
              in25h);
-    bad("POST", "/v1/me/symptoms", tok, J(body), FIELDS("recorded_at"));
+    bad("POST", "/v1/me/symptoms", tok, th_json(body), FIELDS("recorded_at"));
 
     /* Every bad field at once; nothing stored. */
     long before = count_for("symptom_entry", me);
@@ -515,37 +496,39 @@ START_TEST(symptom_fields_and_patch)
              "{'symptom': 'not_a_symptom', 'severity': -1, 'recorded_at': '2025-03-01 10:00', "
              "'duration_minutes': 10081, 'triggers': %s, 'note': '%s', 'mood': 'ok'}",
              triggers, note);
-    bad("POST", "/v1/me/symptoms", tok, J(body),
+    bad("POST", "/v1/me/symptoms", tok, th_json(body),
         FIELDS("symptom", "severity", "recorded_at", "duration_minutes", "triggers", "note",
                "mood"));
     bad("POST", "/v1/me/symptoms", tok,
-        J("{'symptom': 'fatigue', 'severity': 1, 'recorded_at': '2025-03-01T10:00:00+15:00', "
-          "'triggers': ['ok', '', 7]}"),
+        th_json("{'symptom': 'fatigue', 'severity': 1, 'recorded_at': '2025-03-01T10:00:00+15:00', "
+                "'triggers': ['ok', '', 7]}"),
         FIELDS("recorded_at", "triggers[1]", "triggers[2]"));
     bad("POST", "/v1/me/symptoms", tok,
-        J("{'severity': 1, 'recorded_at': '2025-03-01T10:00:00Z', 'symptom': 'Fatigue'}"),
+        th_json("{'severity': 1, 'recorded_at': '2025-03-01T10:00:00Z', 'symptom': 'Fatigue'}"),
         FIELDS("symptom"));
     ck_assert_int_eq(count_for("symptom_entry", me), before);
 
     /* PATCH: the word replaces the number; null clears optional fields; required ones stay
      * required. */
-    json_t *p = must(200, "PATCH", path, tok, J("{'severity_label': 'very_severe', 'note': null}"));
+    json_t *p = th_must(200, "PATCH", path, tok,
+                        th_json("{'severity_label': 'very_severe', 'note': null}"));
     ck_assert_int_eq(json_integer_value(json_object_get(p, "severity")), 9);
     ck_assert_str_eq(S(p, "severity_label"), "very_severe");
     ck_assert(is_null(p, "note"));
     ck_assert_int_eq(json_integer_value(json_object_get(p, "duration_minutes")), 90);
     ck_assert_str_eq(S(p, "recorded_at"), "2025-03-01T09:00:00.25Z");
     json_decref(p);
-    p = must(200, "PATCH", path, tok,
-             J("{'severity': 1, 'triggers': null, 'symptom': {'custom': 'Aura'}}"));
+    p = th_must(200, "PATCH", path, tok,
+                th_json("{'severity': 1, 'triggers': null, 'symptom': {'custom': 'Aura'}}"));
     ck_assert_int_eq(json_integer_value(json_object_get(p, "severity")), 1);
     ck_assert_str_eq(S(p, "severity_label"), "mild");
     ck_assert(is_null(p, "triggers"));
     ck_assert_str_eq(S(json_object_get(p, "symptom"), "custom"), "Aura");
     json_decref(p);
-    bad("PATCH", path, tok, J("{'recorded_at': null, 'severity': 1, 'severity_label': 'none'}"),
+    bad("PATCH", path, tok,
+        th_json("{'recorded_at': null, 'severity': 1, 'severity_label': 'none'}"),
         FIELDS("recorded_at", "severity_label"));
-    p = must(200, "GET", path, tok, NULL);
+    p = th_must(200, "GET", path, tok, NULL);
     ck_assert_int_eq(json_integer_value(json_object_get(p, "severity")), 1);
     json_decref(p);
 
@@ -584,8 +567,9 @@ START_TEST(custom_items)
             "SELECT count(*) FROM symptom_entry WHERE member_id = $1 AND symptom_id IS NULL", 1, p),
         3);
     /* Kinds are separate: a custom condition of the same name is another item. */
-    json_decref(must(201, "POST", "/v1/me/conditions", tok,
-                     J("{'condition': {'custom': 'Brain zaps'}, 'diagnosed_on': '2020'}")));
+    json_decref(
+        th_must(201, "POST", "/v1/me/conditions", tok,
+                th_json("{'condition': {'custom': 'Brain zaps'}, 'diagnosed_on': '2020'}")));
     ck_assert_int_eq(th_sql_long("SELECT count(*) FROM custom_item WHERE member_id = $1", 1, p), 3);
     /* Another member's item of that name is theirs. */
     char tok2[64], other[37];
@@ -599,7 +583,7 @@ START_TEST(custom_items)
     long_name[201] = '\0';
     snprintf(body, sizeof(body),
              "{'symptom': {'custom': '%s'}, 'severity': 1, 'recorded_at': '%s'}", long_name, at);
-    bad("POST", "/v1/me/symptoms", tok, J(body), FIELDS("symptom"));
+    bad("POST", "/v1/me/symptoms", tok, th_json(body), FIELDS("symptom"));
     json_decref(a);
     json_decref(b);
     json_decref(c);
@@ -624,7 +608,7 @@ START_TEST(symptom_pagination_filters)
                                                i % 3 ? "fatigue" : "headache", "severity", i % 11,
                                                "recorded_at", at));
     }
-    json_t *ids = must(201, "POST", "/v1/me/batch", tok, json_pack("{s:o}", "items", items));
+    json_t *ids = th_must(201, "POST", "/v1/me/batch", tok, json_pack("{s:o}", "items", items));
     ck_assert_uint_eq(json_array_size(json_object_get(ids, "ids")), 120);
     json_decref(ids);
 
@@ -645,7 +629,7 @@ START_TEST(symptom_pagination_filters)
             P(path, sizeof(path), "/v1/me/symptoms?limit=50");
         if (page == 1)
             snprintf(page2, sizeof(page2), "%s", path);
-        json_t *l = must(200, "GET", path, tok, NULL);
+        json_t *l = th_must(200, "GET", path, tok, NULL);
         json_t *e, *list = json_object_get(l, "items");
         size_t i;
         sizes[page] = (int)json_array_size(list);
@@ -665,9 +649,9 @@ START_TEST(symptom_pagination_filters)
     ck_assert_int_eq(sizes[2], 20);
     ck_assert_int_eq(seen, 120);
     /* Stable: the same cursor gives the same page, also after new, newer entries arrive. */
-    json_t *again1 = must(200, "GET", page2, tok, NULL);
+    json_t *again1 = th_must(200, "GET", page2, tok, NULL);
     json_decref(symptom(tok, "'nausea'", 2, "2025-02-01T00:00:00Z"));
-    json_t *again2 = must(200, "GET", page2, tok, NULL);
+    json_t *again2 = th_must(200, "GET", page2, tok, NULL);
     ck_assert(json_equal(json_object_get(again1, "items"), json_object_get(again2, "items")));
     ck_assert_str_eq(S(json_array_get(json_object_get(again1, "items"), 0), "id"),
                      PQgetvalue(want, 50, 0));
@@ -677,7 +661,7 @@ START_TEST(symptom_pagination_filters)
     PQfinish(c);
 
     /* Filters: symptom, from (inclusive) / to (exclusive). */
-    json_t *l = must(200, "GET", "/v1/me/symptoms?symptom=headache&limit=500", tok, NULL);
+    json_t *l = th_must(200, "GET", "/v1/me/symptoms?symptom=headache&limit=500", tok, NULL);
     ck_assert_uint_eq(json_array_size(json_object_get(l, "items")), 40);
     json_t *e;
     size_t i;
@@ -685,9 +669,9 @@ START_TEST(symptom_pagination_filters)
         ck_assert_str_eq(S(e, "symptom"), "headache");
     json_decref(l);
     /* Hours 10..19 inclusive: 10 timestamps, 2 entries each. */
-    l = must(200, "GET",
-             "/v1/me/symptoms?from=2025-01-01T10:00:00Z&to=2025-01-01T20:00:00Z&limit=500", tok,
-             NULL);
+    l = th_must(200, "GET",
+                "/v1/me/symptoms?from=2025-01-01T10:00:00Z&to=2025-01-01T20:00:00Z&limit=500", tok,
+                NULL);
     ck_assert_uint_eq(json_array_size(json_object_get(l, "items")), 20);
     ck_assert_str_eq(S(json_array_get(json_object_get(l, "items"), 0), "recorded_at"),
                      "2025-01-01T19:00:00Z");
@@ -695,13 +679,15 @@ START_TEST(symptom_pagination_filters)
                      "2025-01-01T10:00:00Z");
     json_decref(l);
     /* An offset written as %2B. */
-    l = must(200, "GET", "/v1/me/symptoms?from=2025-01-01T11:00:00%2B01:00&to=2025-01-01T11:00:00Z",
-             tok, NULL);
+    l = th_must(200, "GET",
+                "/v1/me/symptoms?from=2025-01-01T11:00:00%2B01:00&to=2025-01-01T11:00:00Z", tok,
+                NULL);
     ck_assert_uint_eq(json_array_size(json_object_get(l, "items")), 2);
     json_decref(l);
-    l = must(200, "GET",
-             "/v1/me/symptoms?symptom=headache&from=2025-01-01T00:00:00Z&to=2025-01-01T03:00:00Z",
-             tok, NULL);
+    l = th_must(
+        200, "GET",
+        "/v1/me/symptoms?symptom=headache&from=2025-01-01T00:00:00Z&to=2025-01-01T03:00:00Z", tok,
+        NULL);
     ck_assert_uint_eq(json_array_size(json_object_get(l, "items")), 2); /* i = 0 and 3 */
     json_decref(l);
 
@@ -730,14 +716,17 @@ START_TEST(symptom_pagination_filters)
     assert_fields(&r, FIELDS("to"));
     th_resp_free(&r);
     /* Cursors are bound to their listing. */
-    json_t *g =
-        must(201, "POST", "/v1/me/goals", tok,
-             J("{'title': 'Walk', 'kind': 'custom', 'target_value': 10, 'direction': 'increase'}"));
+    json_t *g = th_must(
+        201, "POST", "/v1/me/goals", tok,
+        th_json(
+            "{'title': 'Walk', 'kind': 'custom', 'target_value': 10, 'direction': 'increase'}"));
     json_decref(g);
-    g = must(201, "POST", "/v1/me/goals", tok,
-             J("{'title': 'Sleep', 'kind': 'custom', 'target_value': 8, 'direction': 'increase'}"));
+    g = th_must(
+        201, "POST", "/v1/me/goals", tok,
+        th_json(
+            "{'title': 'Sleep', 'kind': 'custom', 'target_value': 8, 'direction': 'increase'}"));
     json_decref(g);
-    l = must(200, "GET", "/v1/me/goals?limit=1", tok, NULL);
+    l = th_must(200, "GET", "/v1/me/goals?limit=1", tok, NULL);
     th_req("GET", P(path, sizeof(path), "/v1/me/symptoms?cursor=%s", S(l, "next_cursor")), tok,
            NULL, NULL, &r);
     assert_fields(&r, FIELDS("cursor"));
@@ -753,14 +742,14 @@ START_TEST(medications_and_doses)
     char tok[64], me[37], path[256], body[1024];
     struct th_resp r;
     th_account("member", tok, me);
-    json_t *cond = must(201, "POST", "/v1/me/conditions", tok,
-                        J("{'condition': 'type_2_diabetes', 'diagnosed_on': '2015'}"));
+    json_t *cond = th_must(201, "POST", "/v1/me/conditions", tok,
+                           th_json("{'condition': 'type_2_diabetes', 'diagnosed_on': '2015'}"));
     snprintf(
         body, sizeof(body),
         "{'medication': 'metformin', 'dose_amount': 500, 'dose_unit': 'mg', "
         "'frequency': {'times_per_day': 2}, 'started_on': '2020-01-15', 'for_condition': '%s'}",
         S(cond, "id"));
-    json_t *m = must(201, "POST", "/v1/me/medications", tok, J(body));
+    json_t *m = th_must(201, "POST", "/v1/me/medications", tok, th_json(body));
     ck_assert_str_eq(S(m, "medication"), "metformin");
     ck_assert(N(m, "dose_amount") == 500.0);
     ck_assert_str_eq(S(m, "dose_unit"), "mg");
@@ -776,26 +765,26 @@ START_TEST(medications_and_doses)
     char mpath[256];
     snprintf(mpath, sizeof(mpath), "/v1/me/medications/%s", S(m, "id"));
 
-    json_t *m2 =
-        must(201, "POST", "/v1/me/medications", tok,
-             J("{'medication': {'custom': 'Magnesium glycinate'}, 'dose_amount': 0.5, "
-               "'dose_unit': 'g', 'frequency': {'as_needed': true}, 'started_on': '2023-05-01', "
-               "'stopped_on': '2023-06-01', 'stop_reason': 'not_effective'}"));
+    json_t *m2 = th_must(
+        201, "POST", "/v1/me/medications", tok,
+        th_json("{'medication': {'custom': 'Magnesium glycinate'}, 'dose_amount': 0.5, "
+                "'dose_unit': 'g', 'frequency': {'as_needed': true}, 'started_on': '2023-05-01', "
+                "'stopped_on': '2023-06-01', 'stop_reason': 'not_effective'}"));
     ck_assert_str_eq(S(json_object_get(m2, "medication"), "custom"), "Magnesium glycinate");
     ck_assert(json_is_true(json_object_get(json_object_get(m2, "frequency"), "as_needed")));
     ck_assert(N(m2, "dose_amount") == 0.5);
-    json_t *m3 =
-        must(201, "POST", "/v1/me/medications", tok,
-             J("{'medication': 'dimethyl_fumarate', 'dose_amount': 240, 'dose_unit': 'mg', "
-               "'frequency': {'every_n_days': 1}, 'started_on': '2021-09-09'}"));
+    json_t *m3 = th_must(
+        201, "POST", "/v1/me/medications", tok,
+        th_json("{'medication': 'dimethyl_fumarate', 'dose_amount': 240, 'dose_unit': 'mg', "
+                "'frequency': {'every_n_days': 1}, 'started_on': '2021-09-09'}"));
 
     /* List newest start first; filter by catalog id. */
-    json_t *l = must(200, "GET", "/v1/me/medications", tok, NULL);
+    json_t *l = th_must(200, "GET", "/v1/me/medications", tok, NULL);
     ck_assert_uint_eq(json_array_size(json_object_get(l, "items")), 3);
     ck_assert_str_eq(S(json_array_get(json_object_get(l, "items"), 0), "id"), S(m2, "id"));
     ck_assert_str_eq(S(json_array_get(json_object_get(l, "items"), 2), "id"), S(m, "id"));
     json_decref(l);
-    l = must(200, "GET", "/v1/me/medications?medication=metformin", tok, NULL);
+    l = th_must(200, "GET", "/v1/me/medications?medication=metformin", tok, NULL);
     ck_assert_uint_eq(json_array_size(json_object_get(l, "items")), 1);
     ck_assert_str_eq(S(json_array_get(json_object_get(l, "items"), 0), "id"), S(m, "id"));
     json_decref(l);
@@ -803,32 +792,33 @@ START_TEST(medications_and_doses)
     /* Validation, every field named. */
     char other_tok[64];
     th_account("member", other_tok, NULL);
-    json_t *foreign = must(201, "POST", "/v1/me/conditions", other_tok,
-                           J("{'condition': 'asthma', 'diagnosed_on': '2010'}"));
+    json_t *foreign = th_must(201, "POST", "/v1/me/conditions", other_tok,
+                              th_json("{'condition': 'asthma', 'diagnosed_on': '2010'}"));
     snprintf(body, sizeof(body),
              "{'medication': 'metformin', 'dose_amount': 0, 'dose_unit': 'kg', "
              "'frequency': {'times_per_day': 2, 'as_needed': true}, 'started_on': '2020-02-01', "
              "'stopped_on': '2020-01-31', 'stop_reason': 'bored', 'for_condition': '%s'}",
              S(foreign, "id"));
-    bad("POST", "/v1/me/medications", tok, J(body),
+    bad("POST", "/v1/me/medications", tok, th_json(body),
         FIELDS("dose_amount", "dose_unit", "frequency", "stopped_on", "stop_reason",
                "for_condition"));
     bad("POST", "/v1/me/medications", tok,
-        J("{'medication': 'unknown_drug', 'dose_amount': 100001, 'dose_unit': 'mg', "
-          "'frequency': {'times_per_day': 0}, 'started_on': '2020-02-30', 'for_condition': "
-          "'nope'}"),
+        th_json("{'medication': 'unknown_drug', 'dose_amount': 100001, 'dose_unit': 'mg', "
+                "'frequency': {'times_per_day': 0}, 'started_on': '2020-02-30', 'for_condition': "
+                "'nope'}"),
         FIELDS("medication", "dose_amount", "frequency.times_per_day", "started_on",
                "for_condition"));
     bad("POST", "/v1/me/medications", tok,
-        J("{'medication': 'metformin', 'dose_amount': 1, 'dose_unit': 'mg', 'frequency': "
-          "{'as_needed': false}}"),
+        th_json("{'medication': 'metformin', 'dose_amount': 1, 'dose_unit': 'mg', 'frequency': "
+                "{'as_needed': false}}"),
         FIELDS("frequency.as_needed", "started_on"));
     ck_assert_int_eq(count_for("medication", me), 3);
     /* PATCH keeps the rules across stored and new values. */
-    bad("PATCH", mpath, tok, J("{'stopped_on': '2019-12-31'}"), FIELDS("stopped_on"));
-    json_t *p = must(200, "PATCH", mpath, tok,
-                     J("{'stopped_on': '2024-03-01', 'stop_reason': 'side_effects', 'frequency': "
-                       "{'every_n_days': 2}}"));
+    bad("PATCH", mpath, tok, th_json("{'stopped_on': '2019-12-31'}"), FIELDS("stopped_on"));
+    json_t *p =
+        th_must(200, "PATCH", mpath, tok,
+                th_json("{'stopped_on': '2024-03-01', 'stop_reason': 'side_effects', 'frequency': "
+                        "{'every_n_days': 2}}"));
     ck_assert_str_eq(S(p, "stopped_on"), "2024-03-01");
     ck_assert_str_eq(S(p, "stop_reason"), "side_effects");
     ck_assert_int_eq(
@@ -842,11 +832,11 @@ START_TEST(medications_and_doses)
     iso(now - 3600, at);
     iso(now - 3000, at2);
     snprintf(dpath, sizeof(dpath), "%s/doses", mpath);
-    bad("POST", dpath, tok, J("{'status': 'sometimes', 'reason': 1}"),
+    bad("POST", dpath, tok, th_json("{'status': 'sometimes', 'reason': 1}"),
         FIELDS("scheduled_at", "status", "reason"));
     snprintf(body, sizeof(body), "{'scheduled_at': '%s', 'status': 'missed', 'reason': 'forgot'}",
              at);
-    json_t *d = must(201, "POST", dpath, tok, J(body));
+    json_t *d = th_must(201, "POST", dpath, tok, th_json(body));
     ck_assert_str_eq(S(d, "status"), "missed");
     ck_assert_str_eq(S(d, "medication_id"), S(m, "id"));
     ck_assert_str_eq(S(d, "scheduled_at"), at);
@@ -854,13 +844,14 @@ START_TEST(medications_and_doses)
     char one[400];
     snprintf(one, sizeof(one), "%s/%s", dpath, S(d, "id"));
     snprintf(body, sizeof(body), "{'taken_at': '%s', 'status': 'late', 'reason': null}", at2);
-    json_t *d2 = must(200, "PATCH", one, tok, J(body));
+    json_t *d2 = th_must(200, "PATCH", one, tok, th_json(body));
     ck_assert_str_eq(S(d2, "status"), "late");
     ck_assert_str_eq(S(d2, "taken_at"), at2);
     ck_assert_str_eq(S(d2, "scheduled_at"), at);
     ck_assert(is_null(d2, "reason"));
     json_decref(d2);
-    bad("PATCH", one, tok, J("{'taken_at': null, 'scheduled_at': null}"), FIELDS("scheduled_at"));
+    bad("PATCH", one, tok, th_json("{'taken_at': null, 'scheduled_at': null}"),
+        FIELDS("scheduled_at"));
     /* The dose under another medication of the same member is not there. */
     th_req("GET", P(path, sizeof(path), "/v1/me/medications/%s/doses/%s", S(m3, "id"), S(d, "id")),
            tok, NULL, NULL, &r);
@@ -870,7 +861,7 @@ START_TEST(medications_and_doses)
            "{\"status\": \"taken\"}", NULL, &r);
     th_assert_status(&r, 404);
     th_resp_free(&r);
-    l = must(200, "GET", dpath, tok, NULL);
+    l = th_must(200, "GET", dpath, tok, NULL);
     ck_assert_uint_eq(json_array_size(json_object_get(l, "items")), 1);
     json_decref(l);
 
@@ -879,7 +870,7 @@ START_TEST(medications_and_doses)
            &r);
     th_assert_status(&r, 204);
     th_resp_free(&r);
-    p = must(200, "GET", mpath, tok, NULL);
+    p = th_must(200, "GET", mpath, tok, NULL);
     ck_assert(is_null(p, "for_condition"));
     json_decref(p);
     th_req("DELETE", mpath, tok, NULL, NULL, &r);
@@ -902,9 +893,10 @@ START_TEST(adherence_numbers)
 {
     char tok[64], path[256];
     th_account("member", tok, NULL);
-    json_t *m = must(201, "POST", "/v1/me/medications", tok,
-                     J("{'medication': 'metformin', 'dose_amount': 500, 'dose_unit': 'mg', "
-                       "'frequency': {'times_per_day': 1}, 'started_on': '2024-01-01'}"));
+    json_t *m =
+        th_must(201, "POST", "/v1/me/medications", tok,
+                th_json("{'medication': 'metformin', 'dose_amount': 500, 'dose_unit': 'mg', "
+                        "'frequency': {'times_per_day': 1}, 'started_on': '2024-01-01'}"));
     snprintf(path, sizeof(path), "/v1/me/medications/%s/doses", S(m, "id"));
     /* In the last 7 days: 3 taken, 1 late, 1 skipped, 1 missed. 8..29 days ago: 2 taken, 2 missed.
      * 40 days ago: 1 taken (outside both windows); 1 scheduled tomorrow (not yet due). */
@@ -922,10 +914,10 @@ START_TEST(adherence_numbers)
         iso(now - (time_t)(doses[i].days_ago * 86400), at);
         snprintf(body, sizeof(body), "{'%s': '%s', 'status': '%s'}",
                  doses[i].taken ? "taken_at" : "scheduled_at", at, doses[i].status);
-        json_decref(must(201, "POST", path, tok, J(body)));
+        json_decref(th_must(201, "POST", path, tok, th_json(body)));
     }
     snprintf(path, sizeof(path), "/v1/me/medications/%s", S(m, "id"));
-    json_t *g = must(200, "GET", path, tok, NULL);
+    json_t *g = th_must(200, "GET", path, tok, NULL);
     json_t *a7 = json_object_get(json_object_get(g, "adherence"), "last_7_days");
     json_t *a30 = json_object_get(json_object_get(g, "adherence"), "last_30_days");
     ck_assert_int_eq(json_integer_value(json_object_get(a7, "taken")), 3);
@@ -940,7 +932,7 @@ START_TEST(adherence_numbers)
     ck_assert_double_eq_tol(N(a30, "rate"), 6.0 / 10.0, 1e-12);
     json_decref(g);
     /* The list shows medications without adherence; GET one with it. */
-    json_t *l = must(200, "GET", "/v1/me/medications", tok, NULL);
+    json_t *l = th_must(200, "GET", "/v1/me/medications", tok, NULL);
     ck_assert_ptr_null(
         json_object_get(json_array_get(json_object_get(l, "items"), 0), "adherence"));
     json_decref(l);
@@ -954,15 +946,17 @@ START_TEST(evaluations)
 {
     char tok[64], me[37], path[256], body[4096];
     th_account("member", tok, me);
-    json_t *m = must(201, "POST", "/v1/me/medications", tok,
-                     J("{'medication': 'dimethyl_fumarate', 'dose_amount': 240, 'dose_unit': 'mg', "
-                       "'frequency': {'times_per_day': 2}, 'started_on': '2022-01-01'}"));
+    json_t *m = th_must(
+        201, "POST", "/v1/me/medications", tok,
+        th_json("{'medication': 'dimethyl_fumarate', 'dose_amount': 240, 'dose_unit': 'mg', "
+                "'frequency': {'times_per_day': 2}, 'started_on': '2022-01-01'}"));
     snprintf(path, sizeof(path), "/v1/me/medications/%s/evaluations", S(m, "id"));
-    json_t *e = must(
+    json_t *e = th_must(
         201, "POST", path, tok,
-        J("{'evaluated_on': '2022-03-01', 'effectiveness': 'moderate', 'adherence': 'usually', "
-          "'burden': 'slight', 'side_effects': [{'symptom': 'nausea', 'severity': 'mild'}, "
-          "{'symptom': {'custom': 'Flushing'}, 'severity': 'severe'}]}"));
+        th_json(
+            "{'evaluated_on': '2022-03-01', 'effectiveness': 'moderate', 'adherence': 'usually', "
+            "'burden': 'slight', 'side_effects': [{'symptom': 'nausea', 'severity': 'mild'}, "
+            "{'symptom': {'custom': 'Flushing'}, 'severity': 'severe'}]}"));
     ck_assert_str_eq(S(e, "evaluated_on"), "2022-03-01");
     ck_assert_str_eq(S(e, "effectiveness"), "moderate");
     ck_assert_str_eq(S(e, "adherence"), "usually");
@@ -978,9 +972,9 @@ START_TEST(evaluations)
     char one[400];
     snprintf(one, sizeof(one), "%s/%s", path, S(e, "id"));
     /* PATCH replaces the list as a whole. */
-    json_t *p = must(200, "PATCH", one, tok,
-                     J("{'side_effects': [{'symptom': 'headache', 'severity': 'none'}], "
-                       "'effectiveness': 'major'}"));
+    json_t *p = th_must(200, "PATCH", one, tok,
+                        th_json("{'side_effects': [{'symptom': 'headache', 'severity': 'none'}], "
+                                "'effectiveness': 'major'}"));
     ck_assert_uint_eq(json_array_size(json_object_get(p, "side_effects")), 1);
     ck_assert_str_eq(S(json_array_get(json_object_get(p, "side_effects"), 0), "symptom"),
                      "headache");
@@ -1002,17 +996,19 @@ START_TEST(evaluations)
         "{'evaluated_on': '%s', 'effectiveness': 'great', 'adherence': 'always', 'burden': 'none', "
         "'side_effects': %s}",
         future, effects);
-    bad("POST", path, tok, J(body), FIELDS("evaluated_on", "effectiveness", "side_effects"));
+    bad("POST", path, tok, th_json(body), FIELDS("evaluated_on", "effectiveness", "side_effects"));
     bad("POST", path, tok,
-        J("{'evaluated_on': '2022-03-01', 'effectiveness': 'none', 'adherence': 'never', 'burden': "
-          "'none', "
-          "'side_effects': [{'symptom': 'nausea', 'severity': 'mild'}, {'symptom': 'zzz_unknown', "
-          "'severity': 'extreme', 'when': 1}, 7]}"),
+        th_json("{'evaluated_on': '2022-03-01', 'effectiveness': 'none', 'adherence': 'never', "
+                "'burden': "
+                "'none', "
+                "'side_effects': [{'symptom': 'nausea', 'severity': 'mild'}, {'symptom': "
+                "'zzz_unknown', "
+                "'severity': 'extreme', 'when': 1}, 7]}"),
         FIELDS("side_effects[1].symptom", "side_effects[1].severity", "side_effects[1].when",
                "side_effects[2]"));
-    bad("POST", path, tok, J("{'evaluated_on': '2022-03-01'}"),
+    bad("POST", path, tok, th_json("{'evaluated_on': '2022-03-01'}"),
         FIELDS("effectiveness", "adherence", "burden"));
-    json_t *l = must(200, "GET", path, tok, NULL);
+    json_t *l = th_must(200, "GET", path, tok, NULL);
     ck_assert_uint_eq(json_array_size(json_object_get(l, "items")), 1);
     json_decref(l);
     json_decref(e);
@@ -1026,7 +1022,8 @@ static json_t *progress(const char *tok, const char *goal_id, double value, cons
 {
     char path[256];
     snprintf(path, sizeof(path), "/v1/me/goals/%s/progress", goal_id);
-    return must(201, "POST", path, tok, json_pack("{s:f, s:s}", "value", value, "recorded_at", at));
+    return th_must(201, "POST", path, tok,
+                   json_pack("{s:f, s:s}", "value", value, "recorded_at", at));
 }
 
 START_TEST(goals_percent_and_on_track)
@@ -1034,22 +1031,25 @@ START_TEST(goals_percent_and_on_track)
     char tok[64], path[256];
     th_account("member", tok, NULL);
     bad("POST", "/v1/me/goals", tok,
-        J("{'title': 'Less fatigue', 'kind': 'symptom_target', 'target_value': 2, "
-          "'direction': 'decrease'}"),
+        th_json("{'title': 'Less fatigue', 'kind': 'symptom_target', 'target_value': 2, "
+                "'direction': 'decrease'}"),
         FIELDS("symptom"));
     bad("POST", "/v1/me/goals", tok,
-        J("{'title': '', 'kind': 'adherence', 'target_value': 'x', 'direction': 'down', 'status': "
-          "'won', "
-          "'symptom': {'custom': 'x'}}"),
+        th_json("{'title': '', 'kind': 'adherence', 'target_value': 'x', 'direction': 'down', "
+                "'status': "
+                "'won', "
+                "'symptom': {'custom': 'x'}}"),
         FIELDS("title", "medication", "target_value", "direction", "status", "symptom"));
     bad("POST", "/v1/me/goals", tok,
-        J("{'title': 'Take it', 'kind': 'adherence', 'target_value': 1, 'direction': 'increase', "
-          "'medication': '6f1c2b7e-0000-4000-8000-000000000000'}"),
+        th_json(
+            "{'title': 'Take it', 'kind': 'adherence', 'target_value': 1, 'direction': 'increase', "
+            "'medication': '6f1c2b7e-0000-4000-8000-000000000000'}"),
         FIELDS("medication"));
 
-    json_t *g = must(201, "POST", "/v1/me/goals", tok,
-                     J("{'title': 'Less fatigue', 'kind': 'symptom_target', 'symptom': 'fatigue', "
-                       "'target_value': 2, 'direction': 'decrease', 'due_on': '2025-01-10'}"));
+    json_t *g =
+        th_must(201, "POST", "/v1/me/goals", tok,
+                th_json("{'title': 'Less fatigue', 'kind': 'symptom_target', 'symptom': 'fatigue', "
+                        "'target_value': 2, 'direction': 'decrease', 'due_on': '2025-01-10'}"));
     ck_assert_str_eq(S(g, "status"), "active");
     ck_assert_str_eq(S(g, "symptom"), "fatigue");
     ck_assert(is_null(g, "medication"));
@@ -1062,7 +1062,7 @@ START_TEST(goals_percent_and_on_track)
 
     /* One point: percent 0, no trend yet. */
     json_decref(progress(tok, gid, 8, "2025-01-01T00:00:00Z"));
-    json_t *x = must(200, "GET", path, tok, NULL);
+    json_t *x = th_must(200, "GET", path, tok, NULL);
     ck_assert(N(x, "latest_value") == 8.0);
     ck_assert(N(x, "percent_to_target") == 0.0);
     ck_assert(is_null(x, "on_track"));
@@ -1071,56 +1071,57 @@ START_TEST(goals_percent_and_on_track)
     json_decref(progress(tok, gid, 7, "2025-01-02T00:00:00Z"));
     json_decref(progress(tok, gid, 5, "2025-01-04T00:00:00Z"));
     json_decref(progress(tok, gid, 6, "2025-01-03T00:00:00Z"));
-    x = must(200, "GET", path, tok, NULL);
+    x = th_must(200, "GET", path, tok, NULL);
     ck_assert(N(x, "latest_value") == 5.0);
     ck_assert_double_eq_tol(N(x, "percent_to_target"), 50.0, 1e-9);
     /* By the end of 2025-01-10 (t = 10) the line is at -2 <= 2. */
     ck_assert(json_is_true(json_object_get(x, "on_track")));
     json_decref(x);
     /* Due at the end of 2025-01-04 (t = 4): the line is at 4 > 2. */
-    x = must(200, "PATCH", path, tok, J("{'due_on': '2025-01-04'}"));
+    x = th_must(200, "PATCH", path, tok, th_json("{'due_on': '2025-01-04'}"));
     ck_assert(json_is_false(json_object_get(x, "on_track")));
     json_decref(x);
     /* End of 2025-01-05 (t = 5: 3 > 2) is too soon; end of 2025-01-07 (t = 7: 1 <= 2) is not. */
-    x = must(200, "PATCH", path, tok, J("{'due_on': '2025-01-05'}"));
+    x = th_must(200, "PATCH", path, tok, th_json("{'due_on': '2025-01-05'}"));
     ck_assert(json_is_false(json_object_get(x, "on_track")));
     json_decref(x);
-    x = must(200, "PATCH", path, tok, J("{'due_on': '2025-01-07'}"));
+    x = th_must(200, "PATCH", path, tok, th_json("{'due_on': '2025-01-07'}"));
     ck_assert(json_is_true(json_object_get(x, "on_track")));
     json_decref(x);
     /* No due date: the slope's sign decides. */
-    x = must(200, "PATCH", path, tok, J("{'due_on': null}"));
+    x = th_must(200, "PATCH", path, tok, th_json("{'due_on': null}"));
     ck_assert(json_is_true(json_object_get(x, "on_track")));
     ck_assert(is_null(x, "due_on"));
     json_decref(x);
-    x = must(200, "PATCH", path, tok, J("{'direction': 'increase', 'target_value': 10}"));
+    x = th_must(200, "PATCH", path, tok, th_json("{'direction': 'increase', 'target_value': 10}"));
     /* Increasing toward 10 from 8 but now at 5: percent clamps to 0; the slope points away. */
     ck_assert(N(x, "percent_to_target") == 0.0);
     ck_assert(json_is_false(json_object_get(x, "on_track")));
     json_decref(x);
     /* Past the target: clamped to 100. */
-    x = must(200, "PATCH", path, tok, J("{'direction': 'decrease', 'target_value': 6}"));
+    x = th_must(200, "PATCH", path, tok, th_json("{'direction': 'decrease', 'target_value': 6}"));
     ck_assert(N(x, "percent_to_target") == 100.0);
     json_decref(x);
 
     /* An increase goal: 2, 4, 3 over three days, target 6. Fit slope 0.5/day from 2.5; due in 2
      * days after the last point (t = 4, end of day 3): 2.5 + 0.5 * 4 = 4.5 < 6. */
-    json_t *h = must(
+    json_t *h = th_must(
         201, "POST", "/v1/me/goals", tok,
-        J("{'title': 'Walk more', 'kind': 'custom', 'target_value': 6, 'direction': 'increase', "
-          "'due_on': '2025-02-04'}"));
+        th_json(
+            "{'title': 'Walk more', 'kind': 'custom', 'target_value': 6, 'direction': 'increase', "
+            "'due_on': '2025-02-04'}"));
     json_decref(progress(tok, S(h, "id"), 2, "2025-02-01T00:00:00Z"));
     json_decref(progress(tok, S(h, "id"), 4, "2025-02-02T00:00:00Z"));
     json_decref(progress(tok, S(h, "id"), 3, "2025-02-03T00:00:00Z"));
     snprintf(path, sizeof(path), "/v1/me/goals/%s", S(h, "id"));
-    x = must(200, "GET", path, tok, NULL);
+    x = th_must(200, "GET", path, tok, NULL);
     ck_assert(N(x, "latest_value") == 3.0);
     ck_assert_double_eq_tol(N(x, "percent_to_target"), 25.0, 1e-9);
     ck_assert(json_is_false(json_object_get(x, "on_track")));
     json_decref(x);
     /* t = 8 (end of 2025-02-08): 2.5 + 4 = 6.5 >= 6: on track. */
-    x = must(200, "PATCH", path, tok,
-             J("{'due_on': '2025-02-08', 'status': 'achieved', 'title': 'Walk'}"));
+    x = th_must(200, "PATCH", path, tok,
+                th_json("{'due_on': '2025-02-08', 'status': 'achieved', 'title': 'Walk'}"));
     ck_assert(json_is_true(json_object_get(x, "on_track")));
     ck_assert_str_eq(S(x, "status"), "achieved");
     ck_assert_str_eq(S(x, "title"), "Walk");
@@ -1128,7 +1129,7 @@ START_TEST(goals_percent_and_on_track)
 
     /* Progress CRUD under its goal. */
     snprintf(path, sizeof(path), "/v1/me/goals/%s/progress", S(h, "id"));
-    json_t *l = must(200, "GET", path, tok, NULL);
+    json_t *l = th_must(200, "GET", path, tok, NULL);
     ck_assert_uint_eq(json_array_size(json_object_get(l, "items")), 3);
     ck_assert_str_eq(S(json_array_get(json_object_get(l, "items"), 0), "recorded_at"),
                      "2025-02-03T00:00:00Z");
@@ -1136,24 +1137,25 @@ START_TEST(goals_percent_and_on_track)
     snprintf(one, sizeof(one), "%s/%s", path,
              S(json_array_get(json_object_get(l, "items"), 0), "id"));
     json_decref(l);
-    x = must(200, "PATCH", one, tok, J("{'value': 3.25, 'note': 'rainy'}"));
+    x = th_must(200, "PATCH", one, tok, th_json("{'value': 3.25, 'note': 'rainy'}"));
     ck_assert(N(x, "value") == 3.25);
     ck_assert_str_eq(S(x, "note"), "rainy");
     ck_assert_str_eq(S(x, "goal_id"), S(h, "id"));
     json_decref(x);
-    bad("PATCH", one, tok, J("{'value': null, 'recorded_at': 'soon'}"),
+    bad("PATCH", one, tok, th_json("{'value': null, 'recorded_at': 'soon'}"),
         FIELDS("value", "recorded_at"));
 
     /* An adherence goal names one of the member's medications. */
-    json_t *m = must(201, "POST", "/v1/me/medications", tok,
-                     J("{'medication': 'metformin', 'dose_amount': 1, 'dose_unit': 'tablets', "
-                       "'frequency': {'times_per_day': 1}, 'started_on': '2024-01-01'}"));
+    json_t *m =
+        th_must(201, "POST", "/v1/me/medications", tok,
+                th_json("{'medication': 'metformin', 'dose_amount': 1, 'dose_unit': 'tablets', "
+                        "'frequency': {'times_per_day': 1}, 'started_on': '2024-01-01'}"));
     char body[512];
     snprintf(body, sizeof(body),
              "{'title': 'Never miss', 'kind': 'adherence', 'medication': '%s', 'target_value': 1, "
              "'direction': 'increase'}",
              S(m, "id"));
-    x = must(201, "POST", "/v1/me/goals", tok, J(body));
+    x = th_must(201, "POST", "/v1/me/goals", tok, th_json(body));
     ck_assert_str_eq(S(x, "medication"), S(m, "id"));
     json_decref(x);
     json_decref(m);
@@ -1209,12 +1211,13 @@ START_TEST(idempotent_posts)
     th_resp_free(&a);
     th_resp_free(&b);
     /* Every POST honours it: a medication, a dose, an evaluation, a goal, progress. */
-    json_t *m = must(201, "POST", "/v1/me/medications", tok,
-                     J("{'medication': 'metformin', 'dose_amount': 1, 'dose_unit': 'tablets', "
-                       "'frequency': {'times_per_day': 1}, 'started_on': '2024-01-01'}"));
-    json_t *g =
-        must(201, "POST", "/v1/me/goals", tok,
-             J("{'title': 'x', 'kind': 'custom', 'target_value': 1, 'direction': 'increase'}"));
+    json_t *m =
+        th_must(201, "POST", "/v1/me/medications", tok,
+                th_json("{'medication': 'metformin', 'dose_amount': 1, 'dose_unit': 'tablets', "
+                        "'frequency': {'times_per_day': 1}, 'started_on': '2024-01-01'}"));
+    json_t *g = th_must(
+        201, "POST", "/v1/me/goals", tok,
+        th_json("{'title': 'x', 'kind': 'custom', 'target_value': 1, 'direction': 'increase'}"));
     struct {
         const char *path, *body, *table;
     } posts[] = {
@@ -1267,26 +1270,29 @@ START_TEST(isolation_between_members)
     th_account("researcher", tr, NULL);
     iso(time(NULL) - 600, at);
 
-    json_decref(must(201, "PUT", "/v1/me/profile", ta,
-                     J("{'birth_year': 1970, 'sex_at_birth': 'male', 'country': 'FR', 'timezone': "
-                       "'Europe/Paris'}")));
-    json_t *c = must(201, "POST", "/v1/me/conditions", ta,
-                     J("{'condition': 'migraine', 'diagnosed_on': '2000'}"));
+    json_decref(
+        th_must(201, "PUT", "/v1/me/profile", ta,
+                th_json("{'birth_year': 1970, 'sex_at_birth': 'male', 'country': 'FR', 'timezone': "
+                        "'Europe/Paris'}")));
+    json_t *c = th_must(201, "POST", "/v1/me/conditions", ta,
+                        th_json("{'condition': 'migraine', 'diagnosed_on': '2000'}"));
     json_t *s = symptom(ta, "{'custom': 'Secret symptom'}", 5, at);
-    json_t *m = must(201, "POST", "/v1/me/medications", ta,
-                     J("{'medication': 'metformin', 'dose_amount': 1, 'dose_unit': 'tablets', "
-                       "'frequency': {'times_per_day': 1}, 'started_on': '2024-01-01'}"));
+    json_t *m =
+        th_must(201, "POST", "/v1/me/medications", ta,
+                th_json("{'medication': 'metformin', 'dose_amount': 1, 'dose_unit': 'tablets', "
+                        "'frequency': {'times_per_day': 1}, 'started_on': '2024-01-01'}"));
     snprintf(path, sizeof(path), "/v1/me/medications/%s/doses", S(m, "id"));
-    json_t *d =
-        must(201, "POST", path, ta, J("{'status': 'taken', 'taken_at': '2025-01-01T00:00:00Z'}"));
+    json_t *d = th_must(201, "POST", path, ta,
+                        th_json("{'status': 'taken', 'taken_at': '2025-01-01T00:00:00Z'}"));
     snprintf(path, sizeof(path), "/v1/me/medications/%s/evaluations", S(m, "id"));
-    json_t *e =
-        must(201, "POST", path, ta,
-             J("{'evaluated_on': '2025-01-01', 'effectiveness': 'none', 'adherence': 'always', "
-               "'burden': 'none'}"));
-    json_t *g = must(201, "POST", "/v1/me/goals", ta,
-                     J("{'title': 'Secret goal', 'kind': 'custom', 'target_value': 1, 'direction': "
-                       "'increase'}"));
+    json_t *e = th_must(
+        201, "POST", path, ta,
+        th_json("{'evaluated_on': '2025-01-01', 'effectiveness': 'none', 'adherence': 'always', "
+                "'burden': 'none'}"));
+    json_t *g = th_must(
+        201, "POST", "/v1/me/goals", ta,
+        th_json("{'title': 'Secret goal', 'kind': 'custom', 'target_value': 1, 'direction': "
+                "'increase'}"));
     json_t *p = progress(ta, S(g, "id"), 1, "2025-01-01T00:00:00Z");
 
     char paths[7][300];
@@ -1338,7 +1344,7 @@ START_TEST(isolation_between_members)
     static const char *const lists[] = {"/v1/me/conditions", "/v1/me/symptoms",
                                         "/v1/me/medications", "/v1/me/goals"};
     for (int i = 0; i < 4; i++) {
-        json_t *l = must(200, "GET", lists[i], tb, NULL);
+        json_t *l = th_must(200, "GET", lists[i], tb, NULL);
         ck_assert_uint_eq(json_array_size(json_object_get(l, "items")), 0);
         json_decref(l);
     }
@@ -1359,12 +1365,12 @@ START_TEST(isolation_between_members)
              "{'as_needed': true}, "
              "'started_on': '2024-01-01', 'for_condition': '%s'}",
              S(c, "id"));
-    bad("POST", "/v1/me/medications", tb, J(body), FIELDS("for_condition"));
+    bad("POST", "/v1/me/medications", tb, th_json(body), FIELDS("for_condition"));
     snprintf(
         body, sizeof(body),
         "{'items': [{'type': 'dose', 'medication_id': '%s', 'status': 'taken', 'taken_at': '%s'}]}",
         S(m, "id"), at);
-    bad("POST", "/v1/me/batch", tb, J(body), FIELDS("items[0].medication_id"));
+    bad("POST", "/v1/me/batch", tb, th_json(body), FIELDS("items[0].medication_id"));
     ck_assert_int_eq(count_for("medication_dose", a_id), 1);
     ck_assert_int_eq(count_for("change_log", b_id), 0);
     json_decref(c);
@@ -1384,38 +1390,41 @@ START_TEST(export_everything)
     char tok[64], me[37], path[256];
     struct th_resp r;
     th_account("member", tok, me);
-    json_t *empty = must(200, "GET", "/v1/me/export", tok, NULL);
+    json_t *empty = th_must(200, "GET", "/v1/me/export", tok, NULL);
     ck_assert(is_null(empty, "profile"));
     ck_assert_uint_eq(json_array_size(json_object_get(empty, "symptoms")), 0);
     ck_assert_int_eq(json_integer_value(json_object_get(empty, "format_version")), 1);
     json_decref(empty);
 
-    json_decref(must(201, "PUT", "/v1/me/profile", tok,
-                     J("{'birth_year': 1990, 'sex_at_birth': 'female', 'country': 'DE', "
-                       "'timezone': 'Europe/Berlin'}")));
-    json_t *c = must(201, "POST", "/v1/me/conditions", tok,
-                     J("{'condition': 'multiple_sclerosis', 'diagnosed_on': '2018-06'}"));
+    json_decref(th_must(201, "PUT", "/v1/me/profile", tok,
+                        th_json("{'birth_year': 1990, 'sex_at_birth': 'female', 'country': 'DE', "
+                                "'timezone': 'Europe/Berlin'}")));
+    json_t *c = th_must(201, "POST", "/v1/me/conditions", tok,
+                        th_json("{'condition': 'multiple_sclerosis', 'diagnosed_on': '2018-06'}"));
     json_t *s1 = symptom(tok, "'fatigue'", 6, "2025-01-02T08:00:00Z");
     json_t *s2 = symptom(tok, "{'custom': 'Pins'}", 2, "2025-01-01T08:00:00Z");
-    json_t *m = must(201, "POST", "/v1/me/medications", tok,
-                     J("{'medication': 'dimethyl_fumarate', 'dose_amount': 240, 'dose_unit': 'mg', "
-                       "'frequency': {'times_per_day': 2}, 'started_on': '2020-01-01'}"));
+    json_t *m = th_must(
+        201, "POST", "/v1/me/medications", tok,
+        th_json("{'medication': 'dimethyl_fumarate', 'dose_amount': 240, 'dose_unit': 'mg', "
+                "'frequency': {'times_per_day': 2}, 'started_on': '2020-01-01'}"));
     snprintf(path, sizeof(path), "/v1/me/medications/%s/doses", S(m, "id"));
-    json_t *d1 =
-        must(201, "POST", path, tok, J("{'status': 'taken', 'taken_at': '2025-01-01T08:00:00Z'}"));
-    json_t *d2 = must(201, "POST", path, tok,
-                      J("{'status': 'missed', 'scheduled_at': '2025-01-01T20:00:00Z'}"));
+    json_t *d1 = th_must(201, "POST", path, tok,
+                         th_json("{'status': 'taken', 'taken_at': '2025-01-01T08:00:00Z'}"));
+    json_t *d2 = th_must(201, "POST", path, tok,
+                         th_json("{'status': 'missed', 'scheduled_at': '2025-01-01T20:00:00Z'}"));
     snprintf(path, sizeof(path), "/v1/me/medications/%s/evaluations", S(m, "id"));
-    json_t *e = must(
+    json_t *e = th_must(
         201, "POST", path, tok,
-        J("{'evaluated_on': '2025-01-05', 'effectiveness': 'slight', 'adherence': 'usually', "
-          "'burden': 'moderate', 'side_effects': [{'symptom': 'nausea', 'severity': 'mild'}]}"));
-    json_t *g = must(201, "POST", "/v1/me/goals", tok,
-                     J("{'title': 'Less fatigue', 'kind': 'symptom_target', 'symptom': 'fatigue', "
-                       "'target_value': 3, 'direction': 'decrease'}"));
+        th_json(
+            "{'evaluated_on': '2025-01-05', 'effectiveness': 'slight', 'adherence': 'usually', "
+            "'burden': 'moderate', 'side_effects': [{'symptom': 'nausea', 'severity': 'mild'}]}"));
+    json_t *g =
+        th_must(201, "POST", "/v1/me/goals", tok,
+                th_json("{'title': 'Less fatigue', 'kind': 'symptom_target', 'symptom': 'fatigue', "
+                        "'target_value': 3, 'direction': 'decrease'}"));
     json_t *p = progress(tok, S(g, "id"), 6, "2025-01-03T00:00:00Z");
 
-    json_t *x = must(200, "GET", "/v1/me/export", tok, NULL);
+    json_t *x = th_must(200, "GET", "/v1/me/export", tok, NULL);
     ck_assert_int_eq(json_integer_value(json_object_get(x, "format_version")), 1);
     ck_assert_ptr_nonnull(S(x, "exported_at"));
     json_t *acct = json_object_get(x, "account");
@@ -1445,10 +1454,10 @@ START_TEST(export_everything)
     json_decref(x);
 
     /* format=fhir hands over to the FHIR export (h_fhir.c); format=json is the default. */
-    x = must(200, "GET", "/v1/me/export?format=fhir", tok, NULL);
+    x = th_must(200, "GET", "/v1/me/export?format=fhir", tok, NULL);
     ck_assert_str_eq(S(x, "resourceType"), "Bundle");
     json_decref(x);
-    x = must(200, "GET", "/v1/me/export?format=json", tok, NULL);
+    x = th_must(200, "GET", "/v1/me/export?format=json", tok, NULL);
     ck_assert_int_eq(json_integer_value(json_object_get(x, "format_version")), 1);
     json_decref(x);
     th_req("GET", "/v1/me/export?format=xml", tok, NULL, NULL, &r);

@@ -10,30 +10,6 @@
 
 /* ---- helpers (as in test_record.c) ---- */
 
-static json_t *J(const char *text)
-{
-    char *s = strdup(text);
-    json_error_t err;
-    for (char *p = s; *p; p++)
-        if (*p == '\'')
-            *p = '"';
-    json_t *j = json_loads(s, 0, &err);
-    ck_assert_msg(j != NULL, "bad test JSON %s: %s", text, err.text);
-    free(s);
-    return j;
-}
-
-static json_t *must(long want, const char *method, const char *path, const char *token,
-                    json_t *body)
-{
-    struct th_resp r;
-    th_reqj(method, path, token, body, &r);
-    th_assert_status(&r, want);
-    json_t *j = json_incref(r.json);
-    th_resp_free(&r);
-    return j;
-}
-
 static const char *S(const json_t *o, const char *key)
 {
     return json_string_value(json_object_get(o, key));
@@ -95,12 +71,14 @@ struct fixture {
 static void fixture(struct fixture *f)
 {
     th_account("member", f->tok, f->me);
-    json_t *m = must(201, "POST", "/v1/me/medications", f->tok,
-                     J("{'medication': 'metformin', 'dose_amount': 500, 'dose_unit': 'mg', "
-                       "'frequency': {'times_per_day': 2}, 'started_on': '2024-01-01'}"));
-    json_t *g = must(201, "POST", "/v1/me/goals", f->tok,
-                     J("{'title': 'Less fatigue', 'kind': 'symptom_target', 'symptom': 'fatigue', "
-                       "'target_value': 2, 'direction': 'decrease'}"));
+    json_t *m =
+        th_must(201, "POST", "/v1/me/medications", f->tok,
+                th_json("{'medication': 'metformin', 'dose_amount': 500, 'dose_unit': 'mg', "
+                        "'frequency': {'times_per_day': 2}, 'started_on': '2024-01-01'}"));
+    json_t *g =
+        th_must(201, "POST", "/v1/me/goals", f->tok,
+                th_json("{'title': 'Less fatigue', 'kind': 'symptom_target', 'symptom': 'fatigue', "
+                        "'target_value': 2, 'direction': 'decrease'}"));
     snprintf(f->med, sizeof(f->med), "%s", S(m, "id"));
     snprintf(f->goal, sizeof(f->goal), "%s", S(g, "id"));
     json_decref(m);
@@ -142,8 +120,8 @@ START_TEST(batch_all_or_nothing)
     json_t *items = ten_items(&f);
     json_array_set_new(
         items, 7,
-        J("{'type': 'symptom', 'symptom': {'custom': 'Never stored'}, 'severity': 11, "
-          "'recorded_at': '2025-01-01T00:00:00Z'}"));
+        th_json("{'type': 'symptom', 'symptom': {'custom': 'Never stored'}, 'severity': 11, "
+                "'recorded_at': '2025-01-01T00:00:00Z'}"));
     bad("POST", "/v1/me/batch", f.tok, json_pack("{s:o}", "items", items),
         FIELDS("items[7].severity"));
     ck_assert_int_eq(count_for("symptom_entry", f.me), 0);
@@ -162,9 +140,9 @@ START_TEST(batch_all_or_nothing)
     json_object_set_new(json_array_get(items, 6), "mood", json_string("fine"));
     json_object_set_new(json_array_get(items, 6), "symptom", json_string("no_such_symptom"));
     json_array_append_new(items, json_integer(3));
-    json_array_append_new(items, J("{'type': 'meal'}"));
+    json_array_append_new(items, th_json("{'type': 'meal'}"));
     json_array_append_new(
-        items, J("{'type': 'dose', 'taken_at': '2025-01-01T00:00:00Z', 'status': 'taken'}"));
+        items, th_json("{'type': 'dose', 'taken_at': '2025-01-01T00:00:00Z', 'status': 'taken'}"));
     bad("POST", "/v1/me/batch", f.tok, json_pack("{s:o}", "items", items),
         FIELDS("items[2].recorded_at", "items[4].status", "items[4].medication_id",
                "items[5].goal_id", "items[6].mood", "items[6].symptom", "items[10]",
@@ -172,12 +150,13 @@ START_TEST(batch_all_or_nothing)
     ck_assert_int_eq(count_for("change_log", f.me), log0);
 
     /* The envelope. */
-    bad("POST", "/v1/me/batch", f.tok, J("{'items': []}"), FIELDS("items"));
-    bad("POST", "/v1/me/batch", f.tok, J("{'items': {}}"), FIELDS("items"));
-    bad("POST", "/v1/me/batch", f.tok, J("{'items': [], 'also': 1}"), FIELDS("also", "items"));
+    bad("POST", "/v1/me/batch", f.tok, th_json("{'items': []}"), FIELDS("items"));
+    bad("POST", "/v1/me/batch", f.tok, th_json("{'items': {}}"), FIELDS("items"));
+    bad("POST", "/v1/me/batch", f.tok, th_json("{'items': [], 'also': 1}"),
+        FIELDS("also", "items"));
     items = json_array();
     for (int i = 0; i < 1001; i++)
-        json_array_append_new(items, J("{'type': 'symptom'}"));
+        json_array_append_new(items, th_json("{'type': 'symptom'}"));
     bad("POST", "/v1/me/batch", f.tok, json_pack("{s:o}", "items", items), FIELDS("items"));
     ck_assert_int_eq(count_for("change_log", f.me), log0);
 }
@@ -191,12 +170,12 @@ START_TEST(batch_mixed_in_order)
     json_t *items = ten_items(&f);
     /* Two custom names differing in case: one item. */
     json_array_append_new(
-        items, J("{'type': 'symptom', 'symptom': {'custom': 'Pins and needles'}, "
-                 "'severity_label': 'moderate', 'recorded_at': '2025-01-02T00:00:00Z'}"));
+        items, th_json("{'type': 'symptom', 'symptom': {'custom': 'Pins and needles'}, "
+                       "'severity_label': 'moderate', 'recorded_at': '2025-01-02T00:00:00Z'}"));
     json_array_append_new(
-        items, J("{'type': 'symptom', 'symptom': {'custom': 'PINS AND NEEDLES'}, "
-                 "'severity': 1, 'recorded_at': '2025-01-02T01:00:00+01:00', 'note': 'n'}"));
-    json_t *res = must(201, "POST", "/v1/me/batch", f.tok, json_pack("{s:O}", "items", items));
+        items, th_json("{'type': 'symptom', 'symptom': {'custom': 'PINS AND NEEDLES'}, "
+                       "'severity': 1, 'recorded_at': '2025-01-02T01:00:00+01:00', 'note': 'n'}"));
+    json_t *res = th_must(201, "POST", "/v1/me/batch", f.tok, json_pack("{s:O}", "items", items));
     json_t *ids = json_object_get(res, "ids");
     ck_assert_uint_eq(json_array_size(ids), 12);
     for (size_t i = 0; i < 12; i++) {
@@ -208,7 +187,7 @@ START_TEST(batch_mixed_in_order)
             snprintf(path, sizeof(path), "/v1/me/medications/%s/doses/%s", f.med, id);
         else
             snprintf(path, sizeof(path), "/v1/me/goals/%s/progress/%s", f.goal, id);
-        json_t *g = must(200, "GET", path, f.tok, NULL);
+        json_t *g = th_must(200, "GET", path, f.tok, NULL);
         ck_assert_str_eq(S(g, "id"), id);
         if (strcmp(type, "symptom") == 0 && i < 10) {
             ck_assert_str_eq(S(g, "symptom"), "fatigue");
@@ -344,7 +323,7 @@ static json_t *sync(const char *tok, const char *since, int limit)
     }
     if (limit)
         snprintf(path + n, sizeof(path) - (size_t)n, "%slimit=%d", sep, limit);
-    json_t *j = must(200, "GET", path, tok, NULL);
+    json_t *j = th_must(200, "GET", path, tok, NULL);
     ck_assert(json_is_array(json_object_get(j, "changes")));
     ck_assert(json_is_string(json_object_get(j, "next_cursor")));
     ck_assert(json_is_boolean(json_object_get(j, "has_more")));
@@ -402,17 +381,17 @@ START_TEST(changes_two_devices)
     json_decref(f);
 
     /* A records. */
-    json_t *prof = must(201, "PUT", "/v1/me/profile", tok_a,
-                        J("{'birth_year': 1985, 'sex_at_birth': 'male', 'country': 'SE', "
-                          "'timezone': 'Europe/Stockholm'}"));
-    json_t *s1 =
-        must(201, "POST", "/v1/me/symptoms", tok_a,
-             J("{'symptom': 'fatigue', 'severity': 4, 'recorded_at': '2025-06-01T07:00:00Z'}"));
-    json_t *s2 = must(201, "POST", "/v1/me/symptoms", tok_a,
-                      J("{'symptom': {'custom': 'Tingling toes'}, 'severity': 2, "
-                        "'recorded_at': '2025-06-01T08:00:00Z'}"));
-    json_t *c1 = must(201, "POST", "/v1/me/conditions", tok_a,
-                      J("{'condition': 'multiple_sclerosis', 'diagnosed_on': '2012'}"));
+    json_t *prof = th_must(201, "PUT", "/v1/me/profile", tok_a,
+                           th_json("{'birth_year': 1985, 'sex_at_birth': 'male', 'country': 'SE', "
+                                   "'timezone': 'Europe/Stockholm'}"));
+    json_t *s1 = th_must(
+        201, "POST", "/v1/me/symptoms", tok_a,
+        th_json("{'symptom': 'fatigue', 'severity': 4, 'recorded_at': '2025-06-01T07:00:00Z'}"));
+    json_t *s2 = th_must(201, "POST", "/v1/me/symptoms", tok_a,
+                         th_json("{'symptom': {'custom': 'Tingling toes'}, 'severity': 2, "
+                                 "'recorded_at': '2025-06-01T08:00:00Z'}"));
+    json_t *c1 = th_must(201, "POST", "/v1/me/conditions", tok_a,
+                         th_json("{'condition': 'multiple_sclerosis', 'diagnosed_on': '2012'}"));
 
     /* B sees exactly those, in order, with their data. */
     f = sync(tok_b, cursor, 0);
@@ -431,27 +410,27 @@ START_TEST(changes_two_devices)
     json_decref(f);
 
     /* A changes one, deletes one, adds a medication with a dose and an evaluation. */
-    json_t *s1b =
-        must(200, "PATCH", (snprintf(path, sizeof(path), "/v1/me/symptoms/%s", S(s1, "id")), path),
-             tok_a, J("{'severity': 8, 'note': 'worse after the heat'}"));
+    json_t *s1b = th_must(200, "PATCH",
+                          (snprintf(path, sizeof(path), "/v1/me/symptoms/%s", S(s1, "id")), path),
+                          tok_a, th_json("{'severity': 8, 'note': 'worse after the heat'}"));
     th_req("DELETE", (snprintf(path, sizeof(path), "/v1/me/symptoms/%s", S(s2, "id")), path), tok_a,
            NULL, NULL, &r);
     th_assert_status(&r, 204);
     th_resp_free(&r);
-    json_t *m1 =
-        must(201, "POST", "/v1/me/medications", tok_a,
-             J("{'medication': 'dimethyl_fumarate', 'dose_amount': 240, 'dose_unit': 'mg', "
-               "'frequency': {'times_per_day': 2}, 'started_on': '2025-01-01'}"));
+    json_t *m1 = th_must(
+        201, "POST", "/v1/me/medications", tok_a,
+        th_json("{'medication': 'dimethyl_fumarate', 'dose_amount': 240, 'dose_unit': 'mg', "
+                "'frequency': {'times_per_day': 2}, 'started_on': '2025-01-01'}"));
     snprintf(path, sizeof(path), "/v1/me/medications/%s/doses", S(m1, "id"));
-    json_t *d1 = must(201, "POST", path, tok_a,
-                      J("{'status': 'taken', 'taken_at': '2025-06-01T09:00:00Z'}"));
+    json_t *d1 = th_must(201, "POST", path, tok_a,
+                         th_json("{'status': 'taken', 'taken_at': '2025-06-01T09:00:00Z'}"));
     snprintf(path, sizeof(path), "/v1/me/medications/%s/evaluations", S(m1, "id"));
-    json_t *e1 =
-        must(201, "POST", path, tok_a,
-             J("{'evaluated_on': '2025-06-01', 'effectiveness': 'slight', 'adherence': 'always', "
-               "'burden': 'none', 'side_effects': [{'symptom': 'nausea', 'severity': 'mild'}, "
-               "{'symptom': 'headache', 'severity': 'none'}]}"));
-    json_t *list = must(200, "GET", "/v1/me/medications", tok_a, NULL);
+    json_t *e1 = th_must(
+        201, "POST", path, tok_a,
+        th_json("{'evaluated_on': '2025-06-01', 'effectiveness': 'slight', 'adherence': 'always', "
+                "'burden': 'none', 'side_effects': [{'symptom': 'nausea', 'severity': 'mild'}, "
+                "{'symptom': 'headache', 'severity': 'none'}]}"));
+    json_t *list = th_must(200, "GET", "/v1/me/medications", tok_a, NULL);
     json_t *m1_listed = json_array_get(json_object_get(list, "items"), 0);
 
     f = sync(tok_b, cursor, 0);
@@ -522,11 +501,11 @@ START_TEST(changes_pages_and_latest_op)
     struct th_resp r;
     th_account("member", tok, me);
     /* Created and deleted before any sync: only the tombstone. */
-    json_t *x =
-        must(201, "POST", "/v1/me/symptoms", tok,
-             J("{'symptom': 'nausea', 'severity': 3, 'recorded_at': '2025-06-01T07:00:00Z'}"));
+    json_t *x = th_must(
+        201, "POST", "/v1/me/symptoms", tok,
+        th_json("{'symptom': 'nausea', 'severity': 3, 'recorded_at': '2025-06-01T07:00:00Z'}"));
     snprintf(path, sizeof(path), "/v1/me/symptoms/%s", S(x, "id"));
-    json_decref(must(200, "PATCH", path, tok, J("{'severity': 4}")));
+    json_decref(th_must(200, "PATCH", path, tok, th_json("{'severity': 4}")));
     th_req("DELETE", path, tok, NULL, NULL, &r);
     th_assert_status(&r, 204);
     th_resp_free(&r);
@@ -541,7 +520,7 @@ START_TEST(changes_pages_and_latest_op)
         snprintf(body, sizeof(body),
                  "{'symptom': 'fatigue', 'severity': %d, 'recorded_at': '2025-06-02T07:00:00Z'}",
                  i % 11);
-        json_decref(must(201, "POST", "/v1/me/symptoms", tok, J(body)));
+        json_decref(th_must(201, "POST", "/v1/me/symptoms", tok, th_json(body)));
     }
     long rows = count_for("change_log", me);
     ck_assert_int_eq(rows, 14);
@@ -583,7 +562,7 @@ START_TEST(changes_pages_and_latest_op)
     th_req("GET", bent, tok, NULL, NULL, &r);
     assert_fields(&r, FIELDS("since"));
     th_resp_free(&r);
-    json_t *l = must(200, "GET", "/v1/me/symptoms?limit=1", tok, NULL);
+    json_t *l = th_must(200, "GET", "/v1/me/symptoms?limit=1", tok, NULL);
     snprintf(bent, sizeof(bent), "/v1/me/changes?since=%s", S(l, "next_cursor"));
     json_decref(l);
     th_req("GET", bent, tok, NULL, NULL, &r);
@@ -624,9 +603,9 @@ START_TEST(changes_late_commit_not_lost)
     snprintf(slow_id, sizeof(slow_id), "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
 
-    json_t *fast =
-        must(201, "POST", "/v1/me/symptoms", tok,
-             J("{'symptom': 'fatigue', 'severity': 5, 'recorded_at': '2025-06-01T07:00:00Z'}"));
+    json_t *fast = th_must(
+        201, "POST", "/v1/me/symptoms", tok,
+        th_json("{'symptom': 'fatigue', 'severity': 5, 'recorded_at': '2025-06-01T07:00:00Z'}"));
     /* While the slow one is open, the later change waits too. */
     f = sync(tok, cursor, 0);
     ck_assert_uint_eq(json_array_size(json_object_get(f, "changes")), 0);

@@ -519,3 +519,27 @@ const char *th_shared_data(void)
                   "reference data not found at %s (the shared/ folder beside the repository)", path);
     return path;
 }
+
+json_t *th_json(const char *text)
+{
+    char *s = strdup(text);
+    json_error_t err;
+    ck_assert_ptr_nonnull(s);
+    for (char *p = s; *p; p++)
+        if (*p == '\'')
+            *p = '"';
+    json_t *j = json_loads(s, 0, &err);
+    ck_assert_msg(j != NULL, "bad test JSON %s: %s", text, err.text);
+    free(s);
+    return j;
+}
+
+json_t *th_must(long want, const char *method, const char *path, const char *token, json_t *body)
+{
+    struct th_resp r;
+    th_reqj(method, path, token, body, &r);
+    th_assert_status(&r, want);
+    json_t *j = json_incref(r.json);
+    th_resp_free(&r);
+    return j;
+}

@@ -70,6 +70,12 @@ long th_sql_long(const char *sql, int nparams, const char *const *params);
 /* Path of ../shared/data (fails the test with a message when missing). */
 const char *th_shared_data(void);
 
+/* JSON from test text with ' for " (new reference; fails the test on bad JSON). */
+json_t *th_json(const char *text);
+/* Request with a JSON body (stolen), assert the status, return the response JSON (new reference,
+ * NULL when the body was not JSON). */
+json_t *th_must(long want, const char *method, const char *path, const char *token, json_t *body);
+
 /* Convenience asserts. */
 #define th_assert_status(resp, want)                                                                        \
     ck_assert_msg((resp)->status == (long)(want), "status %ld, want %ld; body: %s", (resp)->status, (long)(want),       \
