@@ -1184,7 +1184,7 @@ struct compiler {
     struct stats_sql *s;
     const char *m; /* member id expression */
     const char *p; /* profile alias */
-    bool facts;    /* p is a member_facts row (schema 0022), which also lists conditions */
+    bool facts;    /* p is a member_facts row (0022, 0023): it also lists conditions and drugs */
     int64_t now;
     int now_n; /* parameter number of now, 0 until first used */
 };
@@ -1326,8 +1326,31 @@ static int compile_demographic(struct compiler *x, const struct node *n)
     return 0;
 }
 
+/* Over a facts row, "the row's list holds id" and an opening "(", as the necessary condition in
+ * front of a question about one item's records (a record of the item puts it in the list); the
+ * caller closes the parenthesis (close_listed). A GIN bitmap of the item's members when the
+ * criterion is a conjunct of the whole cohort; a cheap test of the row everywhere else. */
+static int listed(struct compiler *x, const char *column, int *slot, const char *id)
+{
+    if (!x->facts)
+        return 0;
+    EMIT("(%s.%s @> ARRAY[", x->p, column);
+    CHECK(ref_param(x, slot, id));
+    EMIT("::text] AND ");
+    return 0;
+}
+
+static int close_listed(struct compiler *x)
+{
+    if (x->facts)
+        EMIT(")");
+    return 0;
+}
+
 static int compile_condition(struct compiler *x, const struct node *n)
 {
+    int id_ref = 0;
+
     /* Any status, any date: the facts row's list (its GIN index gives the condition's members). */
     if (x->facts && n->u.cond.status == UNSET && !n->u.cond.before[0] && !n->u.cond.after[0]) {
         EMIT("%s.conditions @> ARRAY[", x->p);
@@ -1335,10 +1358,11 @@ static int compile_condition(struct compiler *x, const struct node *n)
         EMIT("::text]");
         return 0;
     }
+    CHECK(listed(x, "conditions", &id_ref, n->u.cond.id));
     EMIT("EXISTS (SELECT 1 FROM member_condition coh_c WHERE coh_c.member_id = %s"
          " AND coh_c.condition_id = ",
          x->m);
-    CHECK(param_str(x, n->u.cond.id));
+    CHECK(ref_param(x, &id_ref, n->u.cond.id));
     if (n->u.cond.status != UNSET) {
         EMIT(" AND coh_c.status = ");
         CHECK(param_str(x, condition_status_values[n->u.cond.status]));
@@ -1354,7 +1378,7 @@ static int compile_condition(struct compiler *x, const struct node *n)
         EMIT("::date");
     }
     EMIT(")");
-    return 0;
+    return close_listed(x);
 }
 
 struct symptom_refs {
@@ -1455,13 +1479,18 @@ static int compile_medication(struct compiler *x, const struct node *n)
     int id_ref = 0;
 
     if (!n->u.med.ever) {
-        EMIT("(NOT EXISTS (SELECT 1 FROM medication coh_m WHERE ");
+        EMIT("(NOT ");
+        CHECK(listed(x, "medications", &id_ref, n->u.med.id));
+        EMIT("EXISTS (SELECT 1 FROM medication coh_m WHERE ");
         CHECK(medication_filter(x, &id_ref, n->u.med.id));
-        EMIT("))");
+        EMIT(")");
+        CHECK(close_listed(x));
+        EMIT(")");
         return 0;
     }
     if (n->u.med.current == 0)
         EMIT("(");
+    CHECK(listed(x, "medications", &id_ref, n->u.med.id));
     EMIT("EXISTS (SELECT 1 FROM medication coh_m WHERE ");
     CHECK(medication_filter(x, &id_ref, n->u.med.id));
     if (n->u.med.started_within_days != UNSET) {
@@ -1483,19 +1512,21 @@ static int compile_medication(struct compiler *x, const struct node *n)
         CHECK(medication_running(x));
         EMIT("))");
     }
-    return 0;
+    return close_listed(x);
 }
 
 static int compile_evaluation(struct compiler *x, const struct node *n)
 {
     char list[64];
     size_t used = 0, i;
+    int id_ref = 0;
 
+    CHECK(listed(x, "medications", &id_ref, n->u.eval.id));
     EMIT("EXISTS (SELECT 1 FROM medication_evaluation coh_e JOIN medication coh_em"
          " ON coh_em.member_id = coh_e.member_id AND coh_em.id = coh_e.medication_ref"
          " WHERE coh_e.member_id = %s AND coh_em.medication_id = ",
          x->m);
-    CHECK(param_str(x, n->u.eval.id));
+    CHECK(ref_param(x, &id_ref, n->u.eval.id));
     if (n->u.eval.at_least != UNSET) {
         /* The accepted levels as a text[] literal of fixed words. */
         list[used++] = '{';
@@ -1520,7 +1551,7 @@ static int compile_evaluation(struct compiler *x, const struct node *n)
         EMIT(" AND coh_es.severity IS DISTINCT FROM 'none')");
     }
     EMIT(")");
-    return 0;
+    return close_listed(x);
 }
 
 static int compile_goal(struct compiler *x, const struct node *n)

@@ -1,6 +1,7 @@
-/* End-to-end: member_facts (schema 0022), the one row per live member that populations read, is
- * kept equal to its definition (member_facts_source) by the triggers on every source: through the
- * API (profile, conditions, consent, erasure), after random SQL changes with rollbacks, and when
+/* End-to-end: member_facts (schemas 0022, 0023), the one row per live member that populations read,
+ * is kept equal to its definition (member_facts_source) by the triggers on every source: through
+ * the API (profile, conditions, medications, consent, erasure), after random SQL changes with
+ * rollbacks, and when
  * two transactions change one member at once (each recomputation waits for the other writer and
  * then sees its change). The consent columns are also compared decision by decision with the C
  * rules in test_consent_sql.c. */
@@ -24,7 +25,7 @@ static long facts_diff(void)
 }
 
 /* The member's facts as text: "birth_year|sex|country|postal|conditions|research masks|trial
- * masks", or "" when the member has no row. */
+ * masks|medications", or "" when the member has no row. */
 static void facts_of(const char *member, char *out, size_t len)
 {
     PGconn *c = th_db();
@@ -33,7 +34,8 @@ static void facts_of(const char *member, char *out, size_t len)
                                "SELECT concat_ws('|', coalesce(birth_year::text, '-'), "
                                "coalesce(sex_at_birth, '-'), coalesce(country, '-'), "
                                "coalesce(postal_prefix, '-'), array_to_string(conditions, ','), "
-                               "coalesce(r_masks::text, '-'), coalesce(t_masks::text, '-')) "
+                               "coalesce(r_masks::text, '-'), coalesce(t_masks::text, '-'), "
+                               "array_to_string(medications, ',')) "
                                "FROM member_facts WHERE member_id = $1",
                                1, NULL, p, NULL, NULL, 0);
     ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
@@ -55,12 +57,12 @@ START_TEST(api_writes_keep_facts)
     th_unique_email("facts", email, sizeof(email));
     th_register_login(email, "correct horse battery", tok, id);
     /* Registered: a row with nothing in it yet. */
-    FACTS_EQ(id, "-|-|-|-||-|-");
+    FACTS_EQ(id, "-|-|-|-||-|-|");
 
     json_decref(th_must(201, "PUT", "/v1/me/profile", tok,
                         th_json("{'birth_year': 1980, 'sex_at_birth': 'female', 'country': 'NL', "
                                 "'postal_prefix': '105', 'timezone': 'Europe/Amsterdam'}")));
-    FACTS_EQ(id, "1980|female|NL|105||-|-");
+    FACTS_EQ(id, "1980|female|NL|105||-|-|");
 
     json_t *ms = th_must(201, "POST", "/v1/me/conditions", tok,
                          th_json("{'condition': 'multiple_sclerosis', 'diagnosed_on': '2019-04'}"));
@@ -73,23 +75,54 @@ START_TEST(api_writes_keep_facts)
         th_json("{'condition': {'custom': 'Mast cell activation'}, 'diagnosed_on': '2021'}")));
     json_t *ms2 = th_must(201, "POST", "/v1/me/conditions", tok,
                           th_json("{'condition': 'multiple_sclerosis', 'diagnosed_on': '2020'}"));
-    FACTS_EQ(id, "1980|female|NL|105|multiple_sclerosis,type_2_diabetes|-|-");
+    FACTS_EQ(id, "1980|female|NL|105|multiple_sclerosis,type_2_diabetes|-|-|");
 
     /* Any status counts: resolved is still a condition the member has had. */
     snprintf(path, sizeof(path), "/v1/me/conditions/%s",
              json_string_value(json_object_get(t2, "id")));
     json_decref(th_must(200, "PATCH", path, tok, th_json("{'status': 'resolved'}")));
-    FACTS_EQ(id, "1980|female|NL|105|multiple_sclerosis,type_2_diabetes|-|-");
+    FACTS_EQ(id, "1980|female|NL|105|multiple_sclerosis,type_2_diabetes|-|-|");
     json_decref(th_must(204, "DELETE", path, tok, NULL));
-    FACTS_EQ(id, "1980|female|NL|105|multiple_sclerosis|-|-");
+    FACTS_EQ(id, "1980|female|NL|105|multiple_sclerosis|-|-|");
     snprintf(path, sizeof(path), "/v1/me/conditions/%s",
              json_string_value(json_object_get(ms, "id")));
     json_decref(th_must(204, "DELETE", path, tok, NULL));
-    FACTS_EQ(id, "1980|female|NL|105|multiple_sclerosis|-|-");
+    FACTS_EQ(id, "1980|female|NL|105|multiple_sclerosis|-|-|");
     snprintf(path, sizeof(path), "/v1/me/conditions/%s",
              json_string_value(json_object_get(ms2, "id")));
     json_decref(th_must(204, "DELETE", path, tok, NULL));
-    FACTS_EQ(id, "1980|female|NL|105||-|-");
+    FACTS_EQ(id, "1980|female|NL|105||-|-|");
+
+    /* Medications: any record of a catalog drug lists it once, running or stopped; a custom item
+     * is not listed; the drug leaves the list with its last record. */
+    json_t *met = th_must(201, "POST", "/v1/me/medications", tok,
+                          th_json("{'medication': 'metformin', 'dose_amount': 500, 'dose_unit': "
+                                  "'mg', 'frequency': {'as_needed': true}, "
+                                  "'started_on': '2020-01-15'}"));
+    FACTS_EQ(id, "1980|female|NL|105||-|-|metformin");
+    json_decref(th_must(201, "POST", "/v1/me/medications", tok,
+                        th_json("{'medication': {'custom': 'Magnesium'}, 'dose_amount': 1, "
+                                "'dose_unit': 'g', 'frequency': "
+                                "{'as_needed': true}, 'started_on': '2023-05-01'}")));
+    json_t *met2 = th_must(201, "POST", "/v1/me/medications", tok,
+                           th_json("{'medication': 'metformin', 'dose_amount': 500, 'dose_unit': "
+                                   "'mg', 'frequency': {'as_needed': "
+                                   "true}, 'started_on': '2024-02-01'}"));
+    json_decref(th_must(201, "POST", "/v1/me/medications", tok,
+                        th_json("{'medication': 'dimethyl_fumarate', 'dose_amount': 240, "
+                                "'dose_unit': 'mg', 'frequency': "
+                                "{'every_n_days': 1}, 'started_on': '2021-09-09', 'stopped_on': "
+                                "'2022-01-01', 'stop_reason': 'side_effects'}")));
+    FACTS_EQ(id, "1980|female|NL|105||-|-|dimethyl_fumarate,metformin");
+    snprintf(path, sizeof(path), "/v1/me/medications/%s",
+             json_string_value(json_object_get(met, "id")));
+    json_decref(th_must(204, "DELETE", path, tok, NULL));
+    FACTS_EQ(id, "1980|female|NL|105||-|-|dimethyl_fumarate,metformin");
+    snprintf(path, sizeof(path), "/v1/me/medications/%s",
+             json_string_value(json_object_get(met2, "id")));
+    json_decref(th_must(204, "DELETE", path, tok, NULL));
+    FACTS_EQ(id, "1980|female|NL|105||-|-|dimethyl_fumarate");
+    ck_assert_int_eq(facts_diff(), 0);
 
     /* Consent: research, every category, no restriction: 31 in all four packed masks. */
     json_t *g =
@@ -97,20 +130,21 @@ START_TEST(api_writes_keep_facts)
                 th_json("{'effect': 'permit', 'purpose': 'research', 'categories': "
                         "['demographics', 'conditions', 'symptoms', 'medications', 'goals']}"));
     char want[128];
-    snprintf(want, sizeof(want), "1980|female|NL|105||%d|-", 31 | 31 << 5 | 31 << 10 | 31 << 15);
+    snprintf(want, sizeof(want), "1980|female|NL|105||%d|-|dimethyl_fumarate",
+             31 | 31 << 5 | 31 << 10 | 31 << 15);
     FACTS_EQ(id, want);
     /* Non-commercial only: the two commercial masks are empty. */
     json_decref(
         th_must(201, "POST", "/v1/me/consents", tok,
                 th_json("{'effect': 'permit', 'purpose': 'trial_recruitment', 'categories': "
                         "['conditions'], 'restrictions': {'non_commercial': true}}")));
-    snprintf(want, sizeof(want), "1980|female|NL|105||%d|%d", 31 | 31 << 5 | 31 << 10 | 31 << 15,
-             2 | 2 << 5);
+    snprintf(want, sizeof(want), "1980|female|NL|105||%d|%d|dimethyl_fumarate",
+             31 | 31 << 5 | 31 << 10 | 31 << 15, 2 | 2 << 5);
     FACTS_EQ(id, want);
     snprintf(path, sizeof(path), "/v1/me/consents/%s/withdraw",
              json_string_value(json_object_get(g, "id")));
     json_decref(th_must(200, "POST", path, tok, NULL));
-    snprintf(want, sizeof(want), "1980|female|NL|105||-|%d", 2 | 2 << 5);
+    snprintf(want, sizeof(want), "1980|female|NL|105||-|%d|dimethyl_fumarate", 2 | 2 << 5);
     FACTS_EQ(id, want);
     ck_assert_int_eq(facts_diff(), 0);
 
@@ -123,6 +157,8 @@ START_TEST(api_writes_keep_facts)
     json_decref(t2);
     json_decref(ms2);
     json_decref(g);
+    json_decref(met);
+    json_decref(met2);
 }
 END_TEST
 
@@ -143,6 +179,7 @@ static void exec_ok(PGconn *c, const char *sql, int n, const char *const *p)
 static const char *const conds[] = {"multiple_sclerosis", "type_2_diabetes", "depression", "asthma",
                                     "migraine"};
 static const char *const sexes[] = {"female", "male", "intersex", "unknown"};
+static const char *const drugs[] = {"metformin", "dimethyl_fumarate", "sertraline", "fingolimod"};
 
 START_TEST(random_changes_keep_facts)
 {
@@ -157,16 +194,17 @@ START_TEST(random_changes_keep_facts)
     for (int i = 0; i < NM; i++)
         snprintf(ids[i], sizeof(ids[i]), "%s", PQgetvalue(r, i, 0));
     PQclear(r);
-    int kinds[8] = {0};
+    int kinds[10] = {0};
     for (int batch = 0; batch < 8; batch++) {
         for (int k = 0; k < 60; k++) {
             const char *m = ids[rnd(0, NM - 1)];
-            char year[8], cond[64];
+            char year[8], cond[64], drug[64];
             snprintf(year, sizeof(year), "%d", rnd(1930, 2008));
             snprintf(cond, sizeof(cond), "%s", conds[rnd(0, 4)]);
+            snprintf(drug, sizeof(drug), "%s", drugs[rnd(0, 3)]);
             bool rollback = rnd(0, 9) == 0;
             exec_ok(c, "BEGIN", 0, NULL);
-            int kind = rnd(0, 6);
+            int kind = rnd(0, 9);
             kinds[kind]++;
             switch (kind) {
             case 0: { /* profile upsert */
@@ -210,7 +248,31 @@ START_TEST(random_changes_keep_facts)
                         1, p);
                 break;
             }
-            default: { /* the account soft-deleted or restored, or its role changed */
+            case 7: { /* a medication record added (future starts count too) */
+                const char *p[] = {m, drug};
+                exec_ok(c,
+                        "INSERT INTO medication (member_id, medication_id, freq_kind, started_on) "
+                        "VALUES ($1, $2, 'as_needed', current_date - 400 + (random() * 500)::int)",
+                        2, p);
+                break;
+            }
+            case 8: { /* a record changed to another drug */
+                const char *p[] = {m, drug};
+                exec_ok(c,
+                        "UPDATE medication SET medication_id = $2 WHERE (member_id, id) IN "
+                        "(SELECT member_id, id FROM medication WHERE member_id = $1 LIMIT 1)",
+                        2, p);
+                break;
+            }
+            case 9: { /* a record removed */
+                const char *p[] = {m};
+                exec_ok(c,
+                        "DELETE FROM medication WHERE (member_id, id) IN (SELECT member_id, id "
+                        "FROM medication WHERE member_id = $1 LIMIT 1)",
+                        1, p);
+                break;
+            }
+            case 6: { /* the account soft-deleted or restored, or its role changed */
                 const char *p[] = {m};
                 exec_ok(c,
                         rnd(0, 1) ? "UPDATE account SET deleted_at = CASE WHEN deleted_at IS NULL "
@@ -230,9 +292,13 @@ START_TEST(random_changes_keep_facts)
                 0, NULL);
         ck_assert_int_eq(facts_diff(), 0);
     }
-    for (int k = 0; k < 7; k++)
+    for (int k = 0; k < 10; k++)
         ck_assert_int_ge(kinds[k], 20);
-    /* Something to compare: rows with conditions, rows without, members left out. */
+    /* Something to compare: rows with conditions, with drugs, without, members left out. */
+    ck_assert_int_ge(th_sql_long("SELECT count(*) FROM member_facts WHERE cardinality(medications) "
+                                 "> 0",
+                                 0, NULL),
+                     5);
     ck_assert_int_ge(th_sql_long("SELECT count(*) FROM member_facts WHERE cardinality(conditions) "
                                  "> 1",
                                  0, NULL),
@@ -292,7 +358,7 @@ START_TEST(concurrent_writers_of_one_member)
     exec_ok(a, "COMMIT", 0, NULL);
     finish(b);
     exec_ok(b, "COMMIT", 0, NULL);
-    FACTS_EQ(id, "-|-|-|-|asthma,migraine|-|-");
+    FACTS_EQ(id, "-|-|-|-|asthma,migraine|-|-|");
 
     /* A statement over many members (the table lock) against a writer of one of them. */
     exec_ok(a, "BEGIN", 0, NULL);
@@ -306,7 +372,7 @@ START_TEST(concurrent_writers_of_one_member)
                 0, NULL));
     exec_ok(a, "COMMIT", 0, NULL);
     finish(b);
-    FACTS_EQ(id, "-|-|FR|-|asthma,depression,migraine|-|-");
+    FACTS_EQ(id, "-|-|FR|-|asthma,depression,migraine|-|-|");
     ck_assert_int_ge(
         th_sql_long("SELECT count(*) FROM member_profile WHERE country = 'FR'", 0, NULL), 65);
     ck_assert_int_eq(facts_diff(), 0);
@@ -338,7 +404,7 @@ START_TEST(rebuild_and_isolation)
     PQclear(r);
     exec_ok(c, "ROLLBACK", 0, NULL);
     PQfinish(c);
-    FACTS_EQ(id, "-|-|-|-||-|-");
+    FACTS_EQ(id, "-|-|-|-||-|-|");
 }
 END_TEST
 

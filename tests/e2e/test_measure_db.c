@@ -573,6 +573,34 @@ static bool in_cohort_c(const struct member *m)
     return fatigue >= 2 && weeks >= 2;
 }
 
+/* A record of the drug started by today; with running, one not stopped by today either. */
+static bool takes(const struct member *m, const char *drug, bool running)
+{
+    int idx = (int)(m - D.mem);
+    for (int k = 0; k < D.nmed; k++) {
+        const struct med *r = &D.med[k];
+        if (r->m == idx && !strcmp(r->drug, drug) && r->start <= D.today &&
+            (!running || r->stop == NONE || r->stop > D.today))
+            return true;
+    }
+    return false;
+}
+
+static bool in_cohort_med1(const struct member *m)
+{
+    /* {"all":[{"age":{"min":0}},{"medication":{"medication":"metformin","ever":true}},
+     * {"not":{"medication":{"medication":"ibuprofen","current":true}}}]} */
+    return in_cohort_b(m) && takes(m, "metformin", false) && !takes(m, "ibuprofen", true);
+}
+
+static bool in_cohort_med2(const struct member *m)
+{
+    /* {"any":[{"medication":{"medication":"ibuprofen","ever":false}},
+     * {"medication":{"medication":"metformin","current":false}}]} */
+    return !takes(m, "ibuprofen", false) ||
+           (takes(m, "metformin", false) && !takes(m, "metformin", true));
+}
+
 static int select_pop(bool (*in)(const struct member *))
 {
     int n = 0;
@@ -1129,6 +1157,41 @@ START_TEST(population_and_count)
         json_t *o = run(&m, &pop);
         expect_count(o, npop);
         json_decref(o);
+        stats_cohort_free(c);
+    }
+    /* Medication criteria: over the facts row each is the drug list's test (schema 0023) in front
+     * of the question to the records; the member sets must still be exactly the records' ones. */
+    static const char *const med_texts[] = {
+        "{\"all\":[{\"age\":{\"min\":0}},{\"medication\":{\"medication\":\"metformin\","
+        "\"ever\":true}},{\"not\":{\"medication\":{\"medication\":\"ibuprofen\","
+        "\"current\":true}}}]}",
+        "{\"any\":[{\"medication\":{\"medication\":\"ibuprofen\",\"ever\":false}},"
+        "{\"medication\":{\"medication\":\"metformin\",\"current\":false}}]}"};
+    static bool (*const med_fns[])(const struct member *) = {in_cohort_med1, in_cohort_med2};
+    for (size_t k = 0; k < NELEM(med_texts); k++) {
+        struct stats_cohort *c = cohort(med_texts[k]);
+        struct stats_population pop = {.cohort = c, .categories = 31, .now = D.now};
+        int npop = select_pop(med_fns[k]), nperm = 0;
+        for (int i = 0; i < D.nmem; i++)
+            nperm += D.mem[i].permitted;
+        /* Both criteria bite, and something is left. */
+        ck_assert_int_ge(npop, 20);
+        ck_assert_int_lt(npop, nperm - 20);
+        struct stats_sql sql;
+        stats_sql_init(&sql);
+        ck_assert_int_eq(stats_population_sql(&pop, &sql), 0);
+        ck_assert_ptr_nonnull(strstr(sql.text, "f.medications @> ARRAY["));
+        PGresult *r = PQexecParams(conn, sql.text, sql.nparams, NULL,
+                                   (const char *const *)sql.params, NULL, NULL, 0);
+        ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s", PQerrorMessage(conn));
+        ck_assert_int_eq(PQntuples(r), npop);
+        for (int i = 0; i < PQntuples(r); i++) {
+            int m = member_index(PQgetvalue(r, i, 0));
+            ck_assert_int_ge(m, 0);
+            ck_assert(D.mem[m].in_pop);
+        }
+        PQclear(r);
+        stats_sql_free(&sql);
         stats_cohort_free(c);
     }
     finish("count", 0);

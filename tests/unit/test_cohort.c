@@ -935,8 +935,9 @@ START_TEST(test_compile_parts)
 }
 END_TEST
 
-/* Over a member_facts row (schema 0022): a plain condition reads the row's list; one with a status
- * or dates still asks member_condition; demographics read the row's columns. */
+/* Over a member_facts row (schemas 0022, 0023): a plain condition reads the row's list; one with a
+ * status or dates still asks member_condition, behind the list's test; demographics read the row's
+ * columns. */
 START_TEST(test_compile_facts)
 {
     struct stats_cohort *c =
@@ -949,9 +950,10 @@ START_TEST(test_compile_facts)
     ck_assert_int_eq(
         stats_cohort_compile_facts(c, "f.member_id", "f", NOW, STATS_COHORT_CHEAP, &sql), 0);
     ck_assert_str_eq(sql.text,
-                     "(f.conditions @> ARRAY[$1::text] AND (NOT EXISTS (SELECT 1 FROM "
-                     "member_condition coh_c WHERE coh_c.member_id = f.member_id AND "
-                     "coh_c.condition_id = $2 AND coh_c.status = $3)) AND "
+                     "(f.conditions @> ARRAY[$1::text] AND (NOT (f.conditions @> "
+                     "ARRAY[$2::text] AND EXISTS (SELECT 1 FROM member_condition coh_c WHERE "
+                     "coh_c.member_id = f.member_id AND coh_c.condition_id = $2 AND "
+                     "coh_c.status = $3))) AND "
                      "COALESCE(f.sex_at_birth = $4, false) AND (f.conditions @> ARRAY[$5::text] "
                      "OR ((SELECT count(*) FROM symptom_entry coh_s WHERE coh_s.member_id = "
                      "f.member_id AND coh_s.symptom_id = $6) >= $7::int)))");
@@ -972,6 +974,41 @@ START_TEST(test_compile_facts)
     ck_assert_int_eq(
         stats_cohort_compile_facts(c, "f.member_id", "coh_f", NOW, STATS_COHORT_WHOLE, &sql), -1);
     ck_assert_uint_eq(sql.len, 0);
+    stats_cohort_free(c);
+
+    /* Medication and evaluation criteria: the drug list's test in front of each question to the
+     * records, with the drug's one parameter; under "not" too (the records imply the list). */
+    c = must_parse("{'all':[{'medication':{'medication':'fingolimod','ever':false}},"
+                   "{'medication':{'medication':'metformin','current':false}},"
+                   "{'evaluation':{'medication':'ocrelizumab'}}]}");
+    stats_sql_init(&sql);
+    ck_assert_int_eq(
+        stats_cohort_compile_facts(c, "f.member_id", "f", NOW, STATS_COHORT_CHEAP, &sql), 0);
+    ck_assert_str_eq(
+        sql.text,
+        "((NOT (f.medications @> ARRAY[$1::text] AND EXISTS (SELECT 1 FROM medication coh_m WHERE "
+        "coh_m.member_id = f.member_id AND coh_m.medication_id = $1 AND coh_m.started_on <= "
+        "(to_timestamp($2::bigint) AT TIME ZONE 'UTC')::date))) AND ((f.medications @> "
+        "ARRAY[$3::text] AND EXISTS (SELECT 1 FROM medication coh_m WHERE coh_m.member_id = "
+        "f.member_id AND coh_m.medication_id = $3 AND coh_m.started_on <= (to_timestamp("
+        "$2::bigint) AT TIME ZONE 'UTC')::date) AND NOT EXISTS (SELECT 1 FROM medication coh_m "
+        "WHERE coh_m.member_id = f.member_id AND coh_m.medication_id = $3 AND coh_m.started_on <= "
+        "(to_timestamp($2::bigint) AT TIME ZONE 'UTC')::date AND (coh_m.stopped_on IS NULL OR "
+        "coh_m.stopped_on > (to_timestamp($2::bigint) AT TIME ZONE 'UTC')::date)))) AND "
+        "(f.medications @> ARRAY[$4::text] AND EXISTS (SELECT 1 FROM medication_evaluation coh_e "
+        "JOIN medication coh_em ON coh_em.member_id = coh_e.member_id AND coh_em.id = "
+        "coh_e.medication_ref WHERE coh_e.member_id = f.member_id AND coh_em.medication_id = "
+        "$4)))");
+    ck_assert_int_eq(sql.nparams, 4);
+    ck_assert_str_eq(sql.params[0], "fingolimod");
+    ck_assert_str_eq(sql.params[2], "metformin");
+    ck_assert_str_eq(sql.params[3], "ocrelizumab");
+    stats_sql_free(&sql);
+    /* The profile form has no list to test. */
+    ck_assert_int_eq(
+        stats_cohort_compile_part(c, "f.member_id", "f", NOW, STATS_COHORT_CHEAP, &sql), 0);
+    ck_assert_ptr_null(strstr(sql.text, "f.medications"));
+    stats_sql_free(&sql);
     stats_cohort_free(c);
 }
 END_TEST
