@@ -900,28 +900,32 @@ static int sql_treatment(struct bld *b, const struct stats_measure *m, int64_t n
 
     snprintf(after, sizeof(after), "%d", m->after_days);
     /* The windows are whole UTC days either side of the first start date d0, so the day rollup
-     * answers them exactly. */
-    EMIT(", st AS (SELECT md.member_id, min(md.started_on) AS d0,"
-         " (min(md.started_on)::timestamp AT TIME ZONE 'UTC') AS t0"
+     * answers them exactly. The first start is the record with no earlier start of the drug, not
+     * a min() per member: an aggregate below the rollup probes kept them in one process, while
+     * this form lets parallel workers each take a share of the starters and sum partially. A
+     * member with t records on the first day is joined t times: every sum below is t times its
+     * value and the member's mean change v (a ratio of degree-two terms) is exactly the same. */
+    EMIT(", st AS (SELECT md.member_id, md.started_on AS d0"
          " FROM medication md WHERE " IN_POP("md.member_id") " AND md.medication_id = ");
     CHECK(ref_param(b, &b->med_n, m->medication));
     EMIT(" AND md.started_on <= ");
     CHECK(emit_today(b, now));
-    /* From a materialised population in member order, so that the probes into the day rollup
-     * below follow its index. */
-    EMIT(" GROUP BY md.member_id%s), w AS (SELECT st.member_id,"
+    EMIT(" AND NOT EXISTS (SELECT 1 FROM medication m0 WHERE m0.medication_id = md.medication_id"
+         " AND m0.member_id = md.member_id AND m0.started_on < md.started_on)),"
+         " w AS (SELECT st.member_id,"
          " coalesce(sum(e.s) FILTER (WHERE e.day < st.d0), 0)::bigint AS bs,"
          " coalesce(sum(e.n) FILTER (WHERE e.day < st.d0), 0)::bigint AS bc,"
          " coalesce(sum(e.s) FILTER (WHERE e.day >= st.d0), 0)::bigint AS xs,"
          " coalesce(sum(e.n) FILTER (WHERE e.day >= st.d0), 0)::bigint AS xc"
-         " FROM st JOIN symptom_day e ON e.member_id = st.member_id AND e.symptom_id = ",
-         b->table ? " ORDER BY md.member_id" : "");
+         " FROM st JOIN symptom_day e ON e.member_id = st.member_id AND e.symptom_id = ");
     CHECK(ref_param(b, &b->sym_n, m->symptom));
     EMIT(" AND e.day >= st.d0 - ");
     CHECK(param_int(b, m->before_days));
     EMIT(" AND e.day < st.d0 + ");
     CHECK((after_n = stats_sql_param(b->s, after)));
-    EMIT("::int WHERE st.t0 + make_interval(hours => 24 * $%d::int) <= ", after_n);
+    EMIT("::int WHERE (st.d0::timestamp AT TIME ZONE 'UTC') + make_interval(hours => 24 * "
+         "$%d::int) <= ",
+         after_n);
     CHECK(emit_now(b, now));
     /* d100 + 1000 = round half up of 100 (after - before + 10), all in integers. */
     EMIT(" GROUP BY st.member_id), d AS (SELECT (200 * (xs * bc - bs * xc + 10 * xc * bc)"

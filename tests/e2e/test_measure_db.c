@@ -150,8 +150,8 @@ static void generate(void)
         "now() - make_interval(secs => random() * 120 * 86400) FROM (SELECT g.id, g.i, k "
         "FROM gen g, generate_series(1, 5) k WHERE k <= g.i % 6 ORDER BY g.i, k) x",
         /* Metformin for two in three, a second (later) record for some; ibuprofen for two in
-         * three. A member's records never share drug and start day, so (i, drug, start) orders
-         * them. */
+         * three. Until the ties added at the end, a member's records never share drug and start
+         * day, so (i, drug, start) orders them. */
         "INSERT INTO medication (member_id, medication_id, freq_kind, started_on) "
         "SELECT id, 'metformin', 'as_needed', (now() AT TIME ZONE 'UTC')::date - "
         "(5 + floor(random() * 110)::int) FROM (SELECT * FROM gen WHERE i % 3 <> 0 ORDER BY i) x",
@@ -190,6 +190,19 @@ static void generate(void)
         "(ARRAY['none', 'mild', 'moderate', 'severe', NULL])[1 + floor(random() * 5)::int] "
         "FROM (SELECT z.*, random() AS keep FROM (SELECT vx.*, k FROM vx, "
         "generate_series(0, 6) k ORDER BY o, k) z) y WHERE keep < 0.5",
+        /* Ties: for one member in seven, a second metformin record started on the day of the
+         * member's first, which a first-start measure must count once. */
+        "INSERT INTO medication (member_id, medication_id, freq_kind, started_on) "
+        "SELECT m.member_id, 'metformin', 'as_needed', min(m.started_on) FROM medication m "
+        "JOIN gen g ON g.id = m.member_id WHERE m.medication_id = 'metformin' AND g.i % 7 = 0 "
+        "GROUP BY m.member_id, g.i ORDER BY g.i",
+        /* And for one in five, a later record whose windows are complete too: only the first
+         * start counts. */
+        "INSERT INTO medication (member_id, medication_id, freq_kind, started_on) "
+        "SELECT m.member_id, 'metformin', 'as_needed', min(m.started_on) + 20 FROM medication m "
+        "JOIN gen g ON g.id = m.member_id WHERE m.medication_id = 'metformin' AND g.i % 5 = 2 "
+        "GROUP BY m.member_id, g.i HAVING min(m.started_on) + 20 <= (now() AT TIME ZONE "
+        "'UTC')::date - 60 ORDER BY g.i",
         /* Statistics now, not whenever autovacuum gets to it: plans must not depend on timing. */
         "ANALYZE",
     };
