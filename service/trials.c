@@ -184,17 +184,6 @@ static int param(struct stats_sql *s, const char *value, const char *cast)
     return stats_sql_param(s, value) < 0 ? -1 : stats_sql_append(s, "::%s", cast);
 }
 
-/* Undo everything appended to s since it had len bytes and np parameters. */
-static void sql_truncate(struct stats_sql *s, size_t len, int np)
-{
-    for (int i = np; i < s->nparams; i++)
-        free(s->params[i]);
-    s->nparams = np;
-    s->len = len;
-    if (s->text)
-        s->text[len] = '\0';
-}
-
 int svc_trial_eligible_sql(const struct svc_trial *t, int64_t now, struct stats_sql *out)
 {
     struct stats_sql focus;
@@ -208,13 +197,15 @@ int svc_trial_eligible_sql(const struct svc_trial *t, int64_t now, struct stats_
         goto out;
     snprintf(cats, sizeof(cats), "%u", t->categories);
     snprintf(when, sizeof(when), "%lld", (long long)now);
-    /* One row per live member (schema 0022): the cheap criteria and the exclusion, then consent
-     * from the row's summary of the member's trial-recruitment grants (their grants when off the
-     * fast path). The costly criteria (counts of symptom entries or weeks) outside an OFFSET 0
-     * fence, so they run only for members the rest left. */
+    /* One row per live member (schema 0022; from one condition's key range when the inclusion
+     * requires a condition, 0024): the cheap criteria and the exclusion, then consent from the
+     * row's summary of the member's trial-recruitment grants (their grants when off the fast
+     * path). The costly criteria (counts of symptom entries or weeks) outside an OFFSET 0 fence,
+     * so they run only for members the rest left. */
     if (stats_sql_append(out, "SELECT c.member_id, c.birth_year, c.country FROM ("
-                              "SELECT f.member_id, f.birth_year, f.country FROM member_facts f "
-                              "WHERE (") < 0 ||
+                              "SELECT f.member_id, f.birth_year, f.country FROM ") < 0 ||
+        stats_cohort_facts_source(t->inclusion, out) < 0 ||
+        stats_sql_append(out, " f WHERE (") < 0 ||
         stats_cohort_compile_facts(t->inclusion, "f.member_id", "f", now, STATS_COHORT_CHEAP, out) <
             0 ||
         stats_sql_append(out, ")") < 0)
@@ -237,7 +228,7 @@ int svc_trial_eligible_sql(const struct svc_trial *t, int64_t now, struct stats_
     rc = 0;
 out:
     if (rc < 0 && out)
-        sql_truncate(out, len0, np0);
+        stats_sql_truncate(out, len0, np0);
     stats_sql_free(&focus);
     return rc;
 }

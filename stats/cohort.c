@@ -1096,6 +1096,18 @@ void stats_sql_init(struct stats_sql *s)
     memset(s, 0, sizeof(*s));
 }
 
+void stats_sql_truncate(struct stats_sql *s, size_t len, int np)
+{
+    if (!s || len > s->len || np > s->nparams || np < 0)
+        return;
+    for (int i = np; i < s->nparams; i++)
+        free(s->params[i]);
+    s->nparams = np;
+    s->len = len;
+    if (s->text)
+        s->text[len] = '\0';
+}
+
 void stats_sql_free(struct stats_sql *s)
 {
     int i;
@@ -1682,7 +1694,7 @@ static int compile_into(const struct stats_cohort *c, const char *member_col,
 {
     struct compiler x = {.s = out, .m = member_col, .p = profile_alias, .facts = facts, .now = now};
     size_t len0;
-    int np0, rc = -1, i;
+    int np0, rc = -1;
 
     if (!out)
         return -1;
@@ -1695,14 +1707,8 @@ static int compile_into(const struct stats_cohort *c, const char *member_col,
     else if (part == STATS_COHORT_CHEAP || part == STATS_COHORT_COSTLY)
         rc = compile_part(&x, c->root, part == STATS_COHORT_COSTLY);
 out:
-    if (rc < 0) {
-        for (i = np0; i < out->nparams; i++)
-            free(out->params[i]);
-        out->nparams = np0;
-        out->len = len0;
-        if (out->text)
-            out->text[len0] = '\0';
-    }
+    if (rc < 0)
+        stats_sql_truncate(out, len0, np0);
     return rc;
 }
 
@@ -1724,6 +1730,46 @@ int stats_cohort_compile(const struct stats_cohort *c, const char *member_col,
                          const char *profile_alias, int64_t now, struct stats_sql *out)
 {
     return stats_cohort_compile_part(c, member_col, profile_alias, now, STATS_COHORT_WHOLE, out);
+}
+
+/* A top-level criterion "has condition C" with any status and date: C, borrowed from c; or NULL. */
+static const char *lead_condition(const struct stats_cohort *c)
+{
+    const struct node *const *kids;
+    int n = 1;
+
+    if (!c || !c->root)
+        return NULL;
+    kids = (const struct node *const *)&c->root;
+    if (c->root->type == NT_ALL) {
+        kids = (const struct node *const *)c->root->kids;
+        n = c->root->nkids;
+    }
+    for (int i = 0; i < n; i++)
+        if (kids[i]->type == NT_CONDITION && kids[i]->u.cond.status == UNSET &&
+            !kids[i]->u.cond.before[0] && !kids[i]->u.cond.after[0])
+            return kids[i]->u.cond.id;
+    return NULL;
+}
+
+int stats_cohort_facts_source(const struct stats_cohort *c, struct stats_sql *out)
+{
+    const char *id = lead_condition(c);
+    size_t len0;
+    int np0;
+
+    if (!out || !c)
+        return -1;
+    if (!id)
+        return stats_sql_append(out, "member_facts");
+    len0 = out->len;
+    np0 = out->nparams;
+    if (stats_sql_append(out, "(SELECT * FROM member_condition_facts WHERE condition_id = ") < 0 ||
+        stats_sql_param(out, id) < 0 || stats_sql_append(out, ")") < 0) {
+        stats_sql_truncate(out, len0, np0);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- plain words ---- */

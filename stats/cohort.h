@@ -113,6 +113,8 @@ int stats_sql_append(struct stats_sql *s, const char *fmt, ...)
 /* Appends "$N", N = ++nparams, keeping a copy of value (NULL = SQL NULL). Returns N, or -1 leaving
  * s unchanged. */
 int stats_sql_param(struct stats_sql *s, const char *value);
+/* Undoes everything appended since s had len bytes of text and np parameters. NULL ok. */
+void stats_sql_truncate(struct stats_sql *s, size_t len, int np);
 
 /* Append a boolean SQL expression that is true for the member whose id is the SQL expression
  * `member_col` (e.g. "p.member_id"), whose profile row is aliased `profile_alias` (e.g. "p"; it may
@@ -140,6 +142,13 @@ int stats_cohort_compile_part(const struct stats_cohort *c, const char *member_c
 int stats_cohort_compile_facts(const struct stats_cohort *c, const char *member_col,
                                const char *facts_alias, int64_t now, enum stats_cohort_part part,
                                struct stats_sql *out);
+
+/* Appends the relation a population's facts rows come from (the facts_alias rows above):
+ * member_facts, or, when a top-level criterion is a catalog condition with any status and date,
+ * a subquery of that condition's rows of member_condition_facts (schema 0024), which has every
+ * member_facts column and holds them in one key range. The condition is a parameter. Returns 0,
+ * or -1 (NULL arguments, out of memory) leaving out as it was. */
+int stats_cohort_facts_source(const struct stats_cohort *c, struct stats_sql *out);
 
 /* Whether any criterion of the cohort, anywhere, is costly in the sense above (counts a member's
  * symptom entries or weeks: one aggregate per member). false for NULL. */

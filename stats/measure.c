@@ -692,10 +692,13 @@ static int pop_cte(struct bld *b, const struct stats_population *pop)
     focus[used] = '\0';
     snprintf(num, sizeof(num), "%u", pop->categories);
 
-    /* One row per live member (schema 0022): the cheap criteria, then consent decided from the
-     * row's summary of the member's research grants (their grants when off the fast path). */
+    /* One row per live member (schema 0022; from one condition's key range when the cohort
+     * requires a condition, 0024): the cheap criteria, then consent decided from the row's summary
+     * of the member's research grants (their grants when off the fast path). */
     EMIT("WITH pop AS (SELECT x.* FROM (SELECT f.member_id, f.birth_year, f.sex_at_birth, "
-         "f.country FROM member_facts f WHERE ");
+         "f.country FROM ");
+    CHECK(stats_cohort_facts_source(pop->cohort, b->s));
+    EMIT(" f WHERE ");
     CHECK(stats_cohort_compile_facts(pop->cohort, "f.member_id", "f", pop->now, STATS_COHORT_CHEAP,
                                      b->s));
     EMIT(" AND consent_facts_permit(f.member_id, f.r_masks, f.r_from, f.r_until, f.r_conds, "

@@ -85,6 +85,9 @@ static void fill_member(const char *token, const char *id, const char *marker)
     snprintf(body, sizeof(body),
              "{\"condition\":{\"custom\":\"Condition %s\"},\"diagnosed_on\":\"2015\"}", marker);
     post(token, "/v1/me/conditions", body, NULL, 201, NULL);
+    /* A catalog condition too: its facts row has a per-condition copy (schema 0024). */
+    post(token, "/v1/me/conditions", "{\"condition\":\"asthma\",\"diagnosed_on\":\"2016\"}", NULL,
+         201, NULL);
     snprintf(body, sizeof(body),
              "{\"symptom\":\"fatigue\",\"severity\":4,\"recorded_at\":\"2024-01-01T10:00:00Z\","
              "\"note\":\"%s\"}",

@@ -1,7 +1,7 @@
 /* End-to-end: member_facts (schemas 0022, 0023), the one row per live member that populations read,
- * is kept equal to its definition (member_facts_source) by the triggers on every source: through
- * the API (profile, conditions, medications, consent, erasure), after random SQL changes with
- * rollbacks, and when
+ * and its per-condition copies (0024) are kept equal to their definitions (member_facts_source,
+ * member_condition_facts_source) by the triggers on every source: through the API (profile,
+ * conditions, medications, consent, erasure), after random SQL changes with rollbacks, and when
  * two transactions change one member at once (each recomputation waits for the other writer and
  * then sees its change). The consent columns are also compared decision by decision with the C
  * rules in test_consent_sql.c. */
@@ -13,15 +13,22 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Rows of member_facts that differ from the definition, both ways. */
+/* Rows of member_facts and of its per-condition copies (schema 0024) that differ from their
+ * definitions, both ways. */
 static long facts_diff(void)
 {
     long d =
         th_sql_long("SELECT count(*) FROM ((TABLE member_facts EXCEPT TABLE member_facts_source) "
                     "UNION ALL (TABLE member_facts_source EXCEPT TABLE member_facts)) d",
                     0, NULL);
+    long c = th_sql_long(
+        "SELECT count(*) FROM ((TABLE member_condition_facts EXCEPT TABLE "
+        "member_condition_facts_source) UNION ALL (TABLE member_condition_facts_source EXCEPT "
+        "TABLE member_condition_facts)) d",
+        0, NULL);
     ck_assert_int_ge(d, 0);
-    return d;
+    ck_assert_int_ge(c, 0);
+    return d + c;
 }
 
 /* The member's facts as text: "birth_year|sex|country|postal|conditions|research masks|trial
@@ -389,8 +396,10 @@ START_TEST(rebuild_and_isolation)
     th_account("member", tok, id);
     long before = th_sql_long("SELECT count(*) FROM member_facts", 0, NULL);
     ck_assert_int_gt(before, 0);
+    long copies = th_sql_long("SELECT count(*) FROM member_condition_facts", 0, NULL);
     ck_assert_int_eq(th_sql_long("SELECT member_facts_rebuild()", 0, NULL), before);
     ck_assert_int_eq(facts_diff(), 0);
+    ck_assert_int_eq(th_sql_long("SELECT count(*) FROM member_condition_facts", 0, NULL), copies);
 
     PGconn *c = th_db();
     exec_ok(c, "BEGIN ISOLATION LEVEL REPEATABLE READ", 0, NULL);

@@ -48,6 +48,7 @@ struct member {
     int birth_year; /* NONE when unset */
     char sex[16], country[4];
     bool permitted, in_pop;
+    bool ms, asthma; /* catalog conditions, any status */
 };
 struct entry {
     int m;
@@ -128,6 +129,12 @@ static void generate(void)
         "(ARRAY['female', 'male', 'intersex', 'unknown', NULL])[1 + floor(random() * 5)::int], "
         "(ARRAY['GB', 'GB', 'IE', 'FR', 'DE', 'US', 'XX', NULL])[1 + floor(random() * 8)::int], "
         "'P' || (i % 10) FROM (SELECT * FROM gen WHERE i % 37 <> 0 ORDER BY i) x",
+        /* Multiple sclerosis for one in four; asthma, some of it resolved, for one in three. */
+        "INSERT INTO member_condition (member_id, condition_id, diagnosed_date) "
+        "SELECT id, 'multiple_sclerosis', DATE '2015-01-01' FROM gen WHERE i % 4 = 1 ORDER BY i",
+        "INSERT INTO member_condition (member_id, condition_id, diagnosed_date, status) "
+        "SELECT id, 'asthma', DATE '2010-06-01', CASE WHEN i % 2 = 0 THEN 'resolved' ELSE "
+        "'active' END FROM gen WHERE i % 3 = 1 ORDER BY i",
         /* Consents: none (i % 9), demographics only (i % 11), withdrawn (i % 13), a symptoms deny
          * too (i % 17), not yet valid (i % 19), else research for every category. */
         "INSERT INTO consent_grant (member_id, id, version, effect, purpose, categories, "
@@ -314,6 +321,15 @@ static void load_rows(void)
     PQclear(r);
     qsort(D.mem, (size_t)D.nmem, sizeof(D.mem[0]), cmp_member);
     evaluate_consent();
+    r = fetch(
+        "SELECT member_id, condition_id FROM member_condition WHERE condition_id IS NOT NULL");
+    for (int i = 0; i < PQntuples(r); i++) {
+        int k = member_index(PQgetvalue(r, i, 0));
+        ck_assert_int_ge(k, 0);
+        D.mem[k].ms |= !strcmp(PQgetvalue(r, i, 1), "multiple_sclerosis");
+        D.mem[k].asthma |= !strcmp(PQgetvalue(r, i, 1), "asthma");
+    }
+    PQclear(r);
 
     r = fetch("SELECT member_id, symptom_id, severity, "
               "(extract(epoch FROM recorded_at) * 1000000)::bigint FROM symptom_entry");
@@ -612,6 +628,20 @@ static bool in_cohort_med2(const struct member *m)
      * {"medication":{"medication":"metformin","current":false}}]} */
     return !takes(m, "ibuprofen", false) ||
            (takes(m, "metformin", false) && !takes(m, "metformin", true));
+}
+
+static bool in_cohort_cond1(const struct member *m)
+{
+    /* {"all":[{"medication":{"medication":"metformin","ever":true}},
+     * {"condition":{"condition":"multiple_sclerosis"}}]} */
+    return m->ms && takes(m, "metformin", false);
+}
+
+static bool in_cohort_cond2(const struct member *m)
+{
+    /* {"all":[{"age":{"min":0}},{"condition":{"condition":"asthma"}},
+     * {"not":{"condition":{"condition":"multiple_sclerosis"}}}]} */
+    return in_cohort_b(m) && m->asthma && !m->ms;
 }
 
 static int select_pop(bool (*in)(const struct member *))
@@ -1172,15 +1202,22 @@ START_TEST(population_and_count)
         json_decref(o);
         stats_cohort_free(c);
     }
-    /* Medication criteria: over the facts row each is the drug list's test (schema 0023) in front
-     * of the question to the records; the member sets must still be exactly the records' ones. */
+    /* Criteria read from the facts rows: medication criteria are the drug list's test (schema
+     * 0023) in front of the question to the records; a required condition reads that condition's
+     * copies of the rows (0024). The member sets must still be exactly the records' ones, from the
+     * query and from the materialised population. */
     static const char *const med_texts[] = {
         "{\"all\":[{\"age\":{\"min\":0}},{\"medication\":{\"medication\":\"metformin\","
         "\"ever\":true}},{\"not\":{\"medication\":{\"medication\":\"ibuprofen\","
         "\"current\":true}}}]}",
         "{\"any\":[{\"medication\":{\"medication\":\"ibuprofen\",\"ever\":false}},"
-        "{\"medication\":{\"medication\":\"metformin\",\"current\":false}}]}"};
-    static bool (*const med_fns[])(const struct member *) = {in_cohort_med1, in_cohort_med2};
+        "{\"medication\":{\"medication\":\"metformin\",\"current\":false}}]}",
+        "{\"all\":[{\"medication\":{\"medication\":\"metformin\",\"ever\":true}},"
+        "{\"condition\":{\"condition\":\"multiple_sclerosis\"}}]}",
+        "{\"all\":[{\"age\":{\"min\":0}},{\"condition\":{\"condition\":\"asthma\"}},"
+        "{\"not\":{\"condition\":{\"condition\":\"multiple_sclerosis\"}}}]}"};
+    static bool (*const med_fns[])(const struct member *) = {in_cohort_med1, in_cohort_med2,
+                                                             in_cohort_cond1, in_cohort_cond2};
     for (size_t k = 0; k < NELEM(med_texts); k++) {
         struct stats_cohort *c = cohort(med_texts[k]);
         struct stats_population pop = {.cohort = c, .categories = 31, .now = D.now};
@@ -1190,10 +1227,12 @@ START_TEST(population_and_count)
         /* Both criteria bite, and something is left. */
         ck_assert_int_ge(npop, 20);
         ck_assert_int_lt(npop, nperm - 20);
+        bool lead = k >= 2; /* the two led by a condition */
         struct stats_sql sql;
         stats_sql_init(&sql);
         ck_assert_int_eq(stats_population_sql(&pop, &sql), 0);
-        ck_assert_ptr_nonnull(strstr(sql.text, "f.medications @> ARRAY["));
+        ck_assert(!!strstr(sql.text, "f.medications @> ARRAY[") == (k < 3));
+        ck_assert(!!strstr(sql.text, "FROM member_condition_facts WHERE") == lead);
         PGresult *r = PQexecParams(conn, sql.text, sql.nparams, NULL,
                                    (const char *const *)sql.params, NULL, NULL, 0);
         ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s", PQerrorMessage(conn));
@@ -1205,6 +1244,10 @@ START_TEST(population_and_count)
         }
         PQclear(r);
         stats_sql_free(&sql);
+        struct stats_measure m = measure("[{\"type\":\"count\"}]");
+        json_t *o = run(&m, &pop);
+        expect_count(o, npop);
+        json_decref(o);
         stats_cohort_free(c);
     }
     finish("count", 0);

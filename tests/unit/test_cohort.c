@@ -1013,6 +1013,54 @@ START_TEST(test_compile_facts)
 }
 END_TEST
 
+/* The facts rows' relation: one condition's copies (schema 0024) when a top-level criterion is a
+ * plain condition, the first such; member_facts otherwise. */
+START_TEST(test_facts_source)
+{
+    static const struct {
+        const char *cohort, *want, *param;
+    } cases[] = {
+        {"{'condition':{'condition':'asthma'}}",
+         "x $1 (SELECT * FROM member_condition_facts WHERE condition_id = $2)", "asthma"},
+        {"{'all':[{'age':{'min':18}},{'condition':{'condition':'migraine','status':'active'}},"
+         "{'condition':{'condition':'multiple_sclerosis'}},{'condition':{'condition':'asthma'}}]}",
+         "x $1 (SELECT * FROM member_condition_facts WHERE condition_id = $2)",
+         "multiple_sclerosis"},
+        {"{'all':[{'age':{'min':18}},{'condition':{'condition':'migraine','diagnosed_after':'2020-"
+         "01-01'}}]}",
+         "x $1 member_facts", NULL},
+        {"{'any':[{'condition':{'condition':'asthma'}},{'sex_at_birth':'male'}]}",
+         "x $1 member_facts", NULL},
+        {"{'not':{'condition':{'condition':'asthma'}}}", "x $1 member_facts", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct stats_cohort *c = must_parse(cases[i].cohort);
+        struct stats_sql sql;
+        stats_sql_init(&sql);
+        ck_assert_int_eq(stats_sql_append(&sql, "x "), 0);
+        ck_assert_int_eq(stats_sql_param(&sql, "before"), 1);
+        ck_assert_int_eq(stats_sql_append(&sql, " "), 0);
+        ck_assert_int_eq(stats_cohort_facts_source(c, &sql), 0);
+        ck_assert_str_eq(sql.text, cases[i].want);
+        ck_assert_int_eq(sql.nparams, cases[i].param ? 2 : 1);
+        if (cases[i].param)
+            ck_assert_str_eq(sql.params[1], cases[i].param);
+        /* Truncation undoes it: text and parameters as before. */
+        stats_sql_truncate(&sql, 4, 1);
+        ck_assert_str_eq(sql.text, "x $1");
+        ck_assert_int_eq(sql.nparams, 1);
+        stats_sql_free(&sql);
+        ck_assert_int_eq(stats_cohort_facts_source(c, NULL), -1);
+        stats_cohort_free(c);
+    }
+    struct stats_sql sql;
+    stats_sql_init(&sql);
+    ck_assert_int_eq(stats_cohort_facts_source(NULL, &sql), -1);
+    ck_assert_uint_eq(sql.len, 0);
+    stats_sql_truncate(NULL, 0, 0);
+}
+END_TEST
+
 START_TEST(test_compile_medication_evaluation_goal)
 {
     COMPILES("{'all':[{'medication':{'medication':'fingolimod','ever':false}},{'medication':"
@@ -1484,6 +1532,7 @@ static Suite *cohort_suite(void)
     tcase_add_test(tc, test_compile_symptom);
     tcase_add_test(tc, test_compile_parts);
     tcase_add_test(tc, test_compile_facts);
+    tcase_add_test(tc, test_facts_source);
     tcase_add_test(tc, test_compile_medication_evaluation_goal);
     tcase_add_test(tc, test_compile_arguments);
     tcase_add_test(tc, test_compile_values_are_parameters);
