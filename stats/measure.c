@@ -991,8 +991,9 @@ static int sql_signal(struct bld *b, const struct stats_measure *m, int64_t now)
     CHECK(ref_param(b, &b->med_n, m->medication));
     EMIT(" AND md.started_on <= ");
     CHECK(emit_today(b, now));
-    EMIT(" AND md.member_id NOT IN (SELECT member_id FROM took)),"
-         " rep AS (SELECT DISTINCT s.member_id, (md.medication_id IS NOT DISTINCT FROM ");
+    /* "Other drugs only" is other minus took, taken in the counts below: a condition on took
+     * inside other made its scan of every medication record run in one process. */
+    EMIT("), rep AS (SELECT DISTINCT s.member_id, (md.medication_id IS NOT DISTINCT FROM ");
     CHECK(ref_param(b, &b->med_n, m->medication));
     EMIT(") AS this_drug FROM evaluation_side_effect s JOIN medication_evaluation v"
          " ON v.member_id = s.member_id AND v.id = s.evaluation_ref JOIN medication md"
@@ -1006,22 +1007,12 @@ static int sql_signal(struct bld *b, const struct stats_measure *m, int64_t now)
          " UNION ALL SELECT 'b', count(*)::bigint FROM took"
          " WHERE member_id NOT IN (SELECT member_id FROM rep WHERE this_drug)"
          " UNION ALL SELECT 'c', count(*)::bigint FROM other"
-         " WHERE member_id IN (SELECT member_id FROM rep WHERE NOT this_drug)"
+         " WHERE member_id NOT IN (SELECT member_id FROM took)"
+         " AND member_id IN (SELECT member_id FROM rep WHERE NOT this_drug)"
          " UNION ALL SELECT 'd', count(*)::bigint FROM other"
-         " WHERE member_id NOT IN (SELECT member_id FROM rep WHERE NOT this_drug)");
+         " WHERE member_id NOT IN (SELECT member_id FROM took)"
+         " AND member_id NOT IN (SELECT member_id FROM rep WHERE NOT this_drug)");
     return 0;
-}
-
-static void rollback(struct stats_sql *s, size_t len0, int np0)
-{
-    int i;
-
-    for (i = np0; i < s->nparams; i++)
-        free(s->params[i]);
-    s->nparams = np0;
-    s->len = len0;
-    if (s->text)
-        s->text[len0] = '\0';
 }
 
 int stats_population_sql(const struct stats_population *pop, struct stats_sql *out)
@@ -1039,7 +1030,7 @@ int stats_population_sql(const struct stats_population *pop, struct stats_sql *o
     rc = 0;
 out:
     if (rc < 0)
-        rollback(out, len0, np0);
+        stats_sql_truncate(out, len0, np0);
     return rc;
 }
 
@@ -1067,7 +1058,7 @@ int stats_population_table_sql(const struct stats_population *pop, const char *t
     rc = 0;
 out:
     if (rc < 0)
-        rollback(out, len0, np0);
+        stats_sql_truncate(out, len0, np0);
     return rc;
 }
 
@@ -1112,7 +1103,7 @@ int stats_measure_sql(const struct stats_measure *m, const struct stats_populati
     }
 out:
     if (rc < 0)
-        rollback(out, len0, np0);
+        stats_sql_truncate(out, len0, np0);
     return rc;
 }
 
