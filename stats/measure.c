@@ -720,16 +720,17 @@ static int pop_cte(struct bld *b, const struct stats_population *pop)
 
 #define IN_POP(col) col " IN (SELECT member_id FROM pop)"
 /* "FROM <rel r> ... WHERE" restricted to the population. From a materialised population a join
- * read in member order, so that a nested loop's index probes follow the rollup's index
- * (docs/benchmarks.md, seventh round); pop has one row per member, so it counts as IN does. */
-static int from_pop(struct bld *b, const char *rel)
+ * that drives the rollup's index probes from the table, which parallel workers share out (it is
+ * written in member order, so the probes follow the index: docs/benchmarks.md, seventh and eighth
+ * rounds); pop has one row per member, so it counts as IN does. */
+static int from_pop(struct bld *b, const char *rel, const char *also)
 {
     if (b->table)
-        EMIT(" FROM (SELECT member_id FROM pop ORDER BY member_id) p JOIN %s ON r.member_id = "
-             "p.member_id WHERE ",
-             rel);
+        EMIT(" FROM pop p JOIN %s ON r.member_id = p.member_id%s%s WHERE ", rel, also ? ", " : "",
+             also ? also : "");
     else
-        EMIT(" FROM %s WHERE " IN_POP("r.member_id") " AND ", rel);
+        EMIT(" FROM %s%s%s WHERE " IN_POP("r.member_id") " AND ", also ? also : "",
+             also ? ", " : "", rel);
     return 0;
 }
 
@@ -815,7 +816,7 @@ static int day_rows(struct bld *b, const char *symptom, int64_t a, int64_t z, bo
     if (!first)
         EMIT(" UNION ALL ");
     EMIT("SELECT r.member_id, r.s, r.n");
-    CHECK(from_pop(b, "symptom_day r"));
+    CHECK(from_pop(b, "symptom_day r", NULL));
     EMIT("r.symptom_id = ");
     CHECK(ref_param(b, &b->sym_n, symptom));
     EMIT(" AND r.day BETWEEN ");
@@ -838,7 +839,7 @@ static int sql_days_rows(struct bld *b, const char *symptom, int64_t a, int64_t 
         return 0;
     }
     EMIT("SELECT r.member_id, r.s, r.n");
-    CHECK(from_pop(b, "symptom_week r"));
+    CHECK(from_pop(b, "symptom_week r", NULL));
     EMIT("r.symptom_id = ");
     CHECK(ref_param(b, &b->sym_n, symptom));
     EMIT(" AND r.week BETWEEN ");
@@ -873,26 +874,28 @@ static int sql_trend(struct bld *b, const struct stats_measure *m, int64_t now)
     if (m->interval == STATS_INTERVAL_WEEK) {
         EMIT(", per AS (SELECT r.member_id, (");
         CHECK(emit_day(b, monday));
-        EMIT(" - r.week) / 7 AS k, r.s::bigint AS s, r.n::bigint AS c FROM symptom_week r"
-             " WHERE r.symptom_id = ");
+        EMIT(" - r.week) / 7 AS k, r.s::bigint AS s, r.n::bigint AS c");
+        CHECK(from_pop(b, "symptom_week r", NULL));
+        EMIT("r.symptom_id = ");
         CHECK(ref_param(b, &b->sym_n, m->symptom));
         EMIT(" AND r.week BETWEEN ");
         CHECK(emit_day(b, monday - 7 * (int64_t)(m->periods - 1)));
         EMIT(" AND ");
         CHECK(emit_day(b, monday));
-        EMIT(" AND " IN_POP("r.member_id") ")");
+        EMIT(")");
         return sql_mean_rows(b, true);
     }
     EMIT(", t AS (SELECT ");
     CHECK(emit_day(b, today));
     EMIT(" AS today), per AS (SELECT r.member_id, (EXTRACT(year FROM t.today)::int * 12"
          " + EXTRACT(month FROM t.today)::int) - (EXTRACT(year FROM r.day)::int * 12"
-         " + EXTRACT(month FROM r.day)::int) AS k, sum(r.s)::bigint AS s, sum(r.n)::bigint AS c"
-         " FROM t, symptom_day r WHERE r.symptom_id = ");
+         " + EXTRACT(month FROM r.day)::int) AS k, sum(r.s)::bigint AS s, sum(r.n)::bigint AS c");
+    CHECK(from_pop(b, "symptom_day r", "t"));
+    EMIT("r.symptom_id = ");
     CHECK(ref_param(b, &b->sym_n, m->symptom));
     EMIT(" AND r.day >= (date_trunc('month', t.today) - make_interval(months => ");
     CHECK(param_int(b, m->periods - 1));
-    EMIT("))::date AND r.day <= t.today AND " IN_POP("r.member_id") " GROUP BY 1, 2)");
+    EMIT("))::date AND r.day <= t.today GROUP BY 1, 2)");
     return sql_mean_rows(b, true);
 }
 
