@@ -206,8 +206,8 @@ int svc_trial_eligible_sql(const struct svc_trial *t, int64_t now, struct stats_
                               "SELECT f.member_id, f.birth_year, f.country FROM ") < 0 ||
         stats_cohort_facts_source(t->inclusion, out) < 0 ||
         stats_sql_append(out, " f WHERE (") < 0 ||
-        stats_cohort_compile_facts(t->inclusion, "f.member_id", "f", now, STATS_COHORT_CHEAP, out) <
-            0 ||
+        stats_cohort_compile_facts_from(t->inclusion, "f.member_id", "f", now, STATS_COHORT_CHEAP,
+                                        out) < 0 ||
         stats_sql_append(out, ")") < 0)
         goto out;
     if (t->exclusion && (stats_sql_append(out, " AND NOT (") < 0 ||

@@ -1197,6 +1197,7 @@ struct compiler {
     const char *m; /* member id expression */
     const char *p; /* profile alias */
     bool facts;    /* p is a member_facts row (0022, 0023): it also lists conditions and drugs */
+    const char *implied; /* a condition every row has (stats_cohort_facts_source), or NULL */
     int64_t now;
     int now_n; /* parameter number of now, 0 until first used */
 };
@@ -1363,8 +1364,13 @@ static int compile_condition(struct compiler *x, const struct node *n)
 {
     int id_ref = 0;
 
-    /* Any status, any date: the facts row's list (its GIN index gives the condition's members). */
+    /* Any status, any date: the facts row's list (its GIN index gives the condition's members),
+     * or nothing to test when the rows were chosen by this condition. */
     if (x->facts && n->u.cond.status == UNSET && !n->u.cond.before[0] && !n->u.cond.after[0]) {
+        if (x->implied && strcmp(x->implied, n->u.cond.id) == 0) {
+            EMIT("TRUE");
+            return 0;
+        }
         EMIT("%s.conditions @> ARRAY[", x->p);
         CHECK(param_str(x, n->u.cond.id));
         EMIT("::text]");
@@ -1688,11 +1694,18 @@ static bool identifier_ok(const char *s, bool with_dot)
     }
 }
 
+static const char *lead_condition(const struct stats_cohort *c);
+
 static int compile_into(const struct stats_cohort *c, const char *member_col,
-                        const char *profile_alias, bool facts, int64_t now,
+                        const char *profile_alias, bool facts, bool from_source, int64_t now,
                         enum stats_cohort_part part, struct stats_sql *out)
 {
-    struct compiler x = {.s = out, .m = member_col, .p = profile_alias, .facts = facts, .now = now};
+    struct compiler x = {.s = out,
+                         .m = member_col,
+                         .p = profile_alias,
+                         .facts = facts,
+                         .implied = from_source ? lead_condition(c) : NULL,
+                         .now = now};
     size_t len0;
     int np0, rc = -1;
 
@@ -1716,14 +1729,21 @@ int stats_cohort_compile_part(const struct stats_cohort *c, const char *member_c
                               const char *profile_alias, int64_t now, enum stats_cohort_part part,
                               struct stats_sql *out)
 {
-    return compile_into(c, member_col, profile_alias, false, now, part, out);
+    return compile_into(c, member_col, profile_alias, false, false, now, part, out);
 }
 
 int stats_cohort_compile_facts(const struct stats_cohort *c, const char *member_col,
                                const char *facts_alias, int64_t now, enum stats_cohort_part part,
                                struct stats_sql *out)
 {
-    return compile_into(c, member_col, facts_alias, true, now, part, out);
+    return compile_into(c, member_col, facts_alias, true, false, now, part, out);
+}
+
+int stats_cohort_compile_facts_from(const struct stats_cohort *c, const char *member_col,
+                                    const char *facts_alias, int64_t now,
+                                    enum stats_cohort_part part, struct stats_sql *out)
+{
+    return compile_into(c, member_col, facts_alias, true, true, now, part, out);
 }
 
 int stats_cohort_compile(const struct stats_cohort *c, const char *member_col,

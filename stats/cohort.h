@@ -150,6 +150,12 @@ int stats_cohort_compile_facts(const struct stats_cohort *c, const char *member_
  * or -1 (NULL arguments, out of memory) leaving out as it was. */
 int stats_cohort_facts_source(const struct stats_cohort *c, struct stats_sql *out);
 
+/* The same for rows from stats_cohort_facts_source(c): the condition that chose the rows is
+ * not tested again (TRUE wherever it appears plainly). Same contract. */
+int stats_cohort_compile_facts_from(const struct stats_cohort *c, const char *member_col,
+                                    const char *facts_alias, int64_t now,
+                                    enum stats_cohort_part part, struct stats_sql *out);
+
 /* Whether any criterion of the cohort, anywhere, is costly in the sense above (counts a member's
  * symptom entries or weeks: one aggregate per member). false for NULL. */
 bool stats_cohort_counts_entries(const struct stats_cohort *c);

@@ -699,8 +699,8 @@ static int pop_cte(struct bld *b, const struct stats_population *pop)
          "f.country FROM ");
     CHECK(stats_cohort_facts_source(pop->cohort, b->s));
     EMIT(" f WHERE ");
-    CHECK(stats_cohort_compile_facts(pop->cohort, "f.member_id", "f", pop->now, STATS_COHORT_CHEAP,
-                                     b->s));
+    CHECK(stats_cohort_compile_facts_from(pop->cohort, "f.member_id", "f", pop->now,
+                                          STATS_COHORT_CHEAP, b->s));
     EMIT(" AND consent_facts_permit(f.member_id, f.r_masks, f.r_from, f.r_until, f.r_conds, "
          "'research', ");
     CHECK(stats_sql_param(b->s, num));

@@ -1053,8 +1053,30 @@ START_TEST(test_facts_source)
         ck_assert_int_eq(stats_cohort_facts_source(c, NULL), -1);
         stats_cohort_free(c);
     }
+    /* Over the rows the source chose, that condition is TRUE wherever it appears plainly; other
+     * conditions, and the same one with a status, are still tested. */
+    struct stats_cohort *c = must_parse(
+        "{'all':[{'sex_at_birth':'male'},{'condition':{'condition':'multiple_sclerosis'}},"
+        "{'not':{'all':[{'condition':{'condition':'multiple_sclerosis'}},{'condition':"
+        "{'condition':'asthma'}}]}},{'condition':{'condition':'multiple_sclerosis','status':"
+        "'active'}}]}");
     struct stats_sql sql;
     stats_sql_init(&sql);
+    ck_assert_int_eq(
+        stats_cohort_compile_facts_from(c, "f.member_id", "f", NOW, STATS_COHORT_WHOLE, &sql), 0);
+    ck_assert_str_eq(sql.text,
+                     "(COALESCE(f.sex_at_birth = $1, false) AND TRUE AND (NOT (TRUE AND "
+                     "f.conditions @> ARRAY[$2::text])) AND (f.conditions @> ARRAY[$3::text] AND "
+                     "EXISTS (SELECT 1 FROM member_condition coh_c WHERE coh_c.member_id = "
+                     "f.member_id AND coh_c.condition_id = $3 AND coh_c.status = $4)))");
+    stats_sql_free(&sql);
+    /* Without a source, every condition is tested. */
+    ck_assert_int_eq(
+        stats_cohort_compile_facts(c, "f.member_id", "f", NOW, STATS_COHORT_WHOLE, &sql), 0);
+    ck_assert_ptr_null(strstr(sql.text, "TRUE"));
+    stats_sql_free(&sql);
+    stats_cohort_free(c);
+
     ck_assert_int_eq(stats_cohort_facts_source(NULL, &sql), -1);
     ck_assert_uint_eq(sql.len, 0);
     stats_sql_truncate(NULL, 0, 0);
