@@ -1174,6 +1174,27 @@ static int population(int k, struct stats_cohort **c, struct stats_population *p
     return npop;
 }
 
+/* The population SQL's member set is exactly the npop members marked in_pop, and the count from
+ * the query equals the one from the materialised table. */
+static void expect_population(const struct stats_sql *sql, const struct stats_population *pop,
+                              int npop)
+{
+    PGresult *r = PQexecParams(conn, sql->text, sql->nparams, NULL,
+                               (const char *const *)sql->params, NULL, NULL, 0);
+    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s", PQerrorMessage(conn));
+    ck_assert_int_eq(PQntuples(r), npop);
+    for (int i = 0; i < PQntuples(r); i++) {
+        int m = member_index(PQgetvalue(r, i, 0));
+        ck_assert_int_ge(m, 0);
+        ck_assert(D.mem[m].in_pop);
+    }
+    PQclear(r);
+    struct stats_measure m = measure("[{\"type\":\"count\"}]");
+    json_t *o = run(&m, pop);
+    expect_count(o, npop);
+    json_decref(o);
+}
+
 START_TEST(population_and_count)
 {
     prepare();
@@ -1185,21 +1206,8 @@ START_TEST(population_and_count)
         struct stats_sql sql;
         stats_sql_init(&sql);
         ck_assert_int_eq(stats_population_sql(&pop, &sql), 0);
-        PGresult *r = PQexecParams(conn, sql.text, sql.nparams, NULL,
-                                   (const char *const *)sql.params, NULL, NULL, 0);
-        ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s", PQerrorMessage(conn));
-        ck_assert_int_eq(PQntuples(r), npop);
-        for (int i = 0; i < PQntuples(r); i++) {
-            int m = member_index(PQgetvalue(r, i, 0));
-            ck_assert_int_ge(m, 0);
-            ck_assert(D.mem[m].in_pop);
-        }
-        PQclear(r);
+        expect_population(&sql, &pop, npop);
         stats_sql_free(&sql);
-        struct stats_measure m = measure("[{\"type\":\"count\"}]");
-        json_t *o = run(&m, &pop);
-        expect_count(o, npop);
-        json_decref(o);
         stats_cohort_free(c);
     }
     /* Criteria read from the facts rows: medication criteria are the drug list's test (schema
@@ -1233,21 +1241,8 @@ START_TEST(population_and_count)
         ck_assert_int_eq(stats_population_sql(&pop, &sql), 0);
         ck_assert(!!strstr(sql.text, "f.medications @> ARRAY[") == (k < 3));
         ck_assert(!!strstr(sql.text, "FROM member_condition_facts WHERE") == lead);
-        PGresult *r = PQexecParams(conn, sql.text, sql.nparams, NULL,
-                                   (const char *const *)sql.params, NULL, NULL, 0);
-        ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s", PQerrorMessage(conn));
-        ck_assert_int_eq(PQntuples(r), npop);
-        for (int i = 0; i < PQntuples(r); i++) {
-            int m = member_index(PQgetvalue(r, i, 0));
-            ck_assert_int_ge(m, 0);
-            ck_assert(D.mem[m].in_pop);
-        }
-        PQclear(r);
+        expect_population(&sql, &pop, npop);
         stats_sql_free(&sql);
-        struct stats_measure m = measure("[{\"type\":\"count\"}]");
-        json_t *o = run(&m, &pop);
-        expect_count(o, npop);
-        json_decref(o);
         stats_cohort_free(c);
     }
     finish("count", 0);
