@@ -617,13 +617,22 @@ static unsigned row_conditions(const char *list)
 static void check_summary(PGconn *c, const char *ids, struct tally *t)
 {
     ck_assert_int_eq(summary_diff(c), 0);
-    /* The facts rows (schema 0022) copy the summary: equal to their definition, both ways. */
+    /* The facts rows (schema 0022) copy the summary, and their per-condition copies (0024) the
+     * rows: each equal to its definition, both ways. */
     ck_assert_int_eq(query_long(c,
                                 "SELECT count(*) FROM ((TABLE member_facts EXCEPT "
                                 "TABLE member_facts_source) UNION ALL (TABLE member_facts_source "
                                 "EXCEPT TABLE member_facts)) d",
                                 0, NULL),
                      0);
+    ck_assert_int_eq(query_long(c,
+                                "SELECT count(*) FROM ((TABLE member_condition_facts EXCEPT "
+                                "TABLE member_condition_facts_source) UNION ALL (TABLE "
+                                "member_condition_facts_source EXCEPT TABLE "
+                                "member_condition_facts)) d",
+                                0, NULL),
+                     0);
+    ck_assert_int_gt(query_long(c, "SELECT count(*) FROM member_condition_facts", 0, NULL), 100);
     const char *p[] = {ids};
     PGresult *r =
         PQexecParams(c,
@@ -891,6 +900,12 @@ START_TEST(sql_agrees_with_c)
         snprintf(members[k].id, sizeof(members[k].id), "%s", PQgetvalue(r, i, 0));
     }
     PQclear(r);
+    /* Conditions (which consent does not read), so that the facts rows have per-condition copies
+     * (schema 0024) for every grant change to rewrite. */
+    exec_ok(c, "INSERT INTO member_condition (member_id, condition_id, diagnosed_date) "
+               "SELECT id, (ARRAY['multiple_sclerosis', 'migraine', 'asthma'])[1 + g % 3], "
+               "DATE '2018-01-01' FROM (SELECT id, row_number() OVER (ORDER BY email) AS g "
+               "FROM account WHERE email LIKE 'consent-prop-%') a WHERE g % 4 <> 0");
 
     exec_ok(c, "BEGIN");
     for (int i = 0; i < NMEMBERS; i++) {
