@@ -1694,7 +1694,25 @@ static bool identifier_ok(const char *s, bool with_dot)
     }
 }
 
-static const char *lead_condition(const struct stats_cohort *c);
+/* A top-level criterion "has condition C" with any status and date: C, borrowed from c; or NULL. */
+static const char *lead_condition(const struct stats_cohort *c)
+{
+    const struct node *const *kids;
+    int n = 1;
+
+    if (!c || !c->root)
+        return NULL;
+    kids = (const struct node *const *)&c->root;
+    if (c->root->type == NT_ALL) {
+        kids = (const struct node *const *)c->root->kids;
+        n = c->root->nkids;
+    }
+    for (int i = 0; i < n; i++)
+        if (kids[i]->type == NT_CONDITION && kids[i]->u.cond.status == UNSET &&
+            !kids[i]->u.cond.before[0] && !kids[i]->u.cond.after[0])
+            return kids[i]->u.cond.id;
+    return NULL;
+}
 
 static int compile_into(const struct stats_cohort *c, const char *member_col,
                         const char *profile_alias, bool facts, bool from_source, int64_t now,
@@ -1750,26 +1768,6 @@ int stats_cohort_compile(const struct stats_cohort *c, const char *member_col,
                          const char *profile_alias, int64_t now, struct stats_sql *out)
 {
     return stats_cohort_compile_part(c, member_col, profile_alias, now, STATS_COHORT_WHOLE, out);
-}
-
-/* A top-level criterion "has condition C" with any status and date: C, borrowed from c; or NULL. */
-static const char *lead_condition(const struct stats_cohort *c)
-{
-    const struct node *const *kids;
-    int n = 1;
-
-    if (!c || !c->root)
-        return NULL;
-    kids = (const struct node *const *)&c->root;
-    if (c->root->type == NT_ALL) {
-        kids = (const struct node *const *)c->root->kids;
-        n = c->root->nkids;
-    }
-    for (int i = 0; i < n; i++)
-        if (kids[i]->type == NT_CONDITION && kids[i]->u.cond.status == UNSET &&
-            !kids[i]->u.cond.before[0] && !kids[i]->u.cond.after[0])
-            return kids[i]->u.cond.id;
-    return NULL;
 }
 
 int stats_cohort_facts_source(const struct stats_cohort *c, struct stats_sql *out)
