@@ -187,7 +187,6 @@ static int param(struct stats_sql *s, const char *value, const char *cast)
 int svc_trial_eligible_sql(const struct svc_trial *t, int64_t now, struct stats_sql *out)
 {
     struct stats_sql focus;
-    char cats[16], when[32];
     size_t len0 = out ? out->len : 0;
     int np0 = out ? out->nparams : 0, rc = -1;
 
@@ -195,8 +194,6 @@ int svc_trial_eligible_sql(const struct svc_trial *t, int64_t now, struct stats_
     if (!t || !out || !t->inclusion || t->nconditions > SVC_TRIAL_CONDITIONS_MAX ||
         array_literal(t->conditions, t->nconditions, &focus) < 0)
         goto out;
-    snprintf(cats, sizeof(cats), "%u", t->categories);
-    snprintf(when, sizeof(when), "%lld", (long long)now);
     /* One row per live member (schema 0022; from one condition's key range when the inclusion
      * requires a condition, 0024): the cheap criteria and the exclusion, then consent from the
      * row's summary of the member's trial-recruitment grants (their grants when off the fast
@@ -215,13 +212,10 @@ int svc_trial_eligible_sql(const struct svc_trial *t, int64_t now, struct stats_
                                                     STATS_COHORT_WHOLE, out) < 0 ||
                          stats_sql_append(out, ")") < 0))
         goto out;
-    if (stats_sql_append(out, " AND consent_facts_permit(f.member_id, f.t_masks, f.t_from, "
-                              "f.t_until, f.t_conds, 'trial_recruitment', ") < 0 ||
-        param(out, cats, "int") < 0 || stats_sql_append(out, ", ") < 0 ||
-        param(out, t->commercial ? "t" : "f", "boolean") < 0 || stats_sql_append(out, ", ") < 0 ||
-        param(out, t->for_profit ? "t" : "f", "boolean") < 0 || stats_sql_append(out, ", ") < 0 ||
-        param(out, focus.text, "text[]") < 0 || stats_sql_append(out, ", to_timestamp(") < 0 ||
-        param(out, when, "bigint") < 0 || stats_sql_append(out, ")) OFFSET 0) c WHERE ") < 0 ||
+    if (stats_sql_append(out, " AND ") < 0 ||
+        stats_cohort_consent_sql(out, "f", "trial_recruitment", t->categories, t->commercial,
+                                 t->for_profit, focus.text, now) < 0 ||
+        stats_sql_append(out, " OFFSET 0) c WHERE ") < 0 ||
         stats_cohort_compile_part(t->inclusion, "c.member_id", "c", now, STATS_COHORT_COSTLY, out) <
             0)
         goto out;

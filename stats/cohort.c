@@ -1790,6 +1790,68 @@ int stats_cohort_facts_source(const struct stats_cohort *c, struct stats_sql *ou
     return 0;
 }
 
+int stats_cohort_consent_sql(struct stats_sql *out, const char *facts_alias, const char *purpose,
+                             unsigned categories, bool commercial, bool for_profit,
+                             const char *focus, int64_t at)
+{
+    char cats[16], when[32], args[160];
+    int pc, pb1, pb2, pf, pt = 0, rc = -1;
+    char col;
+    size_t len0;
+    int np0;
+
+    if (!out || !facts_alias || !identifier_ok(facts_alias, false) || !purpose || !focus ||
+        categories < 1 || categories > 31)
+        return -1;
+    if (strcmp(purpose, "research") == 0)
+        col = 'r';
+    else if (strcmp(purpose, "trial_recruitment") == 0)
+        col = 't';
+    else
+        return -1;
+    len0 = out->len;
+    np0 = out->nparams;
+    snprintf(cats, sizeof(cats), "%u", categories);
+    snprintf(when, sizeof(when), "%lld", (long long)at);
+    /* Each value once as a parameter; both parts name the same $N. */
+    if (stats_sql_append(out,
+                         "coalesce(consent_facts_fast(%s.%c_masks, %s.%c_from, %s.%c_until, "
+                         "%s.%c_conds, '%s', ",
+                         facts_alias, col, facts_alias, col, facts_alias, col, facts_alias, col,
+                         purpose) < 0 ||
+        (pc = stats_sql_param(out, cats)) < 0 || stats_sql_append(out, "::int, ") < 0 ||
+        (pb1 = stats_sql_param(out, commercial ? "t" : "f")) < 0 ||
+        stats_sql_append(out, "::boolean, ") < 0 ||
+        (pb2 = stats_sql_param(out, for_profit ? "t" : "f")) < 0 ||
+        stats_sql_append(out, "::boolean, ") < 0 || (pf = stats_sql_param(out, focus)) < 0 ||
+        stats_sql_append(out, "::text[], ") < 0)
+        goto out;
+    if (at >= 0) {
+        if (stats_sql_append(out, "to_timestamp(") < 0 || (pt = stats_sql_param(out, when)) < 0 ||
+            stats_sql_append(out, "::bigint)") < 0)
+            goto out;
+    } else if (stats_sql_append(out, "now()") < 0)
+        goto out;
+    if (at >= 0)
+        snprintf(args, sizeof(args),
+                 "$%d::int, $%d::boolean, $%d::boolean, $%d::text[], "
+                 "to_timestamp($%d::bigint)",
+                 pc, pb1, pb2, pf, pt);
+    else
+        snprintf(args, sizeof(args), "$%d::int, $%d::boolean, $%d::boolean, $%d::text[], now()", pc,
+                 pb1, pb2, pf);
+    if (stats_sql_append(out,
+                         "), (SELECT coh_p FROM consent_permits_rows(%s.member_id, '%s', %s) "
+                         "coh_p), false)",
+                         facts_alias, purpose, args) < 0)
+        goto out;
+    rc = 0;
+out:
+    if (rc < 0)
+        stats_sql_truncate(out, len0, np0);
+    return rc;
+}
+
 /* ---- plain words ---- */
 
 #define SAY(...)                                                                                   \

@@ -156,6 +156,18 @@ int stats_cohort_compile_facts_from(const struct stats_cohort *c, const char *me
                                     const char *facts_alias, int64_t now,
                                     enum stats_cohort_part part, struct stats_sql *out);
 
+/* Appends a boolean SQL expression, never NULL: whether the member of the facts row facts_alias
+ * (member_facts or member_condition_facts; an identifier) permits a use for purpose ("research" or
+ * "trial_recruitment": the row's r_ or t_ columns) of the categories (mask 1..31), commercial and
+ * for profit as given, focused on focus (a text[] literal of catalog condition ids, "{}" for none),
+ * at unix time at, or at now() when at < 0. Values are parameters. The row's summary decides
+ * members on its fast path (consent_facts_fast, schema 0027), the member's grants the rest through
+ * an inlined subquery (consent_permits_rows): one index probe each instead of a function call.
+ * Returns 0, or -1 (bad arguments, out of memory) leaving out as it was. */
+int stats_cohort_consent_sql(struct stats_sql *out, const char *facts_alias, const char *purpose,
+                             unsigned categories, bool commercial, bool for_profit,
+                             const char *focus, int64_t at);
+
 /* Whether any criterion of the cohort, anywhere, is costly in the sense above (counts a member's
  * symptom entries or weeks: one aggregate per member). false for NULL. */
 bool stats_cohort_counts_entries(const struct stats_cohort *c);

@@ -665,7 +665,7 @@ static bool plain_identifier(const char *s)
 
 static int pop_cte(struct bld *b, const struct stats_population *pop)
 {
-    char focus[FOCUS_MAX * (STATS_CATALOG_ID_MAX + 1) + 3], num[16];
+    char focus[FOCUS_MAX * (STATS_CATALOG_ID_MAX + 1) + 3];
     size_t used = 0, i;
 
     if (pop->table) {
@@ -690,7 +690,6 @@ static int pop_cte(struct bld *b, const struct stats_population *pop)
     }
     focus[used++] = '}';
     focus[used] = '\0';
-    snprintf(num, sizeof(num), "%u", pop->categories);
 
     /* One row per live member (schema 0022; from one condition's key range when the cohort
      * requires a condition, 0024): the cheap criteria, then consent decided from the row's summary
@@ -701,17 +700,11 @@ static int pop_cte(struct bld *b, const struct stats_population *pop)
     EMIT(" f WHERE ");
     CHECK(stats_cohort_compile_facts_from(pop->cohort, "f.member_id", "f", pop->now,
                                           STATS_COHORT_CHEAP, b->s));
-    EMIT(" AND consent_facts_permit(f.member_id, f.r_masks, f.r_from, f.r_until, f.r_conds, "
-         "'research', ");
-    CHECK(stats_sql_param(b->s, num));
-    EMIT("::int, ");
-    CHECK(stats_sql_param(b->s, pop->commercial ? "true" : "false"));
-    EMIT("::boolean, ");
-    CHECK(stats_sql_param(b->s, pop->for_profit ? "true" : "false"));
-    EMIT("::boolean, ");
-    CHECK(stats_sql_param(b->s, focus));
+    EMIT(" AND ");
+    CHECK(stats_cohort_consent_sql(b->s, "f", "research", pop->categories, pop->commercial,
+                                   pop->for_profit, focus, -1));
     /* Costly criteria outside the OFFSET 0 fence: only for members the rest left. */
-    EMIT("::text[], now()) OFFSET 0) x WHERE ");
+    EMIT(" OFFSET 0) x WHERE ");
     CHECK(stats_cohort_compile_part(pop->cohort, "x.member_id", "x", pop->now, STATS_COHORT_COSTLY,
                                     b->s));
     EMIT(")");

@@ -1015,6 +1015,66 @@ END_TEST
 
 /* The facts rows' relation: one condition's copies (schema 0024) when a top-level criterion is a
  * plain condition, the first such; member_facts otherwise. */
+/* The consent test a population writes out (schema 0027): every value a parameter, each named
+ * again by the grants' subquery; only the two purposes a facts row summarises. */
+START_TEST(test_consent_sql)
+{
+    struct stats_sql sql;
+    stats_sql_init(&sql);
+    ck_assert_int_eq(stats_sql_append(&sql, "x "), 0);
+    ck_assert_int_eq(stats_sql_param(&sql, "before"), 1);
+    ck_assert_int_eq(stats_sql_append(&sql, " "), 0);
+    ck_assert_int_eq(stats_cohort_consent_sql(&sql, "f", "trial_recruitment", 15, true, false,
+                                              "{asthma}", 1700000000),
+                     0);
+    ck_assert_str_eq(sql.text,
+                     "x $1 coalesce(consent_facts_fast(f.t_masks, f.t_from, f.t_until, f.t_conds, "
+                     "'trial_recruitment', $2::int, $3::boolean, $4::boolean, $5::text[], "
+                     "to_timestamp($6::bigint)), (SELECT coh_p FROM consent_permits_rows("
+                     "f.member_id, 'trial_recruitment', $2::int, $3::boolean, $4::boolean, "
+                     "$5::text[], to_timestamp($6::bigint)) coh_p), false)");
+    ck_assert_int_eq(sql.nparams, 6);
+    const char *want[] = {"before", "15", "t", "f", "{asthma}", "1700000000"};
+    for (int i = 0; i < 6; i++)
+        ck_assert_str_eq(sql.params[i], want[i]);
+    stats_sql_truncate(&sql, 4, 1);
+
+    ck_assert_int_eq(stats_cohort_consent_sql(&sql, "mf", "research", 1, false, true, "{}", -1), 0);
+    ck_assert_str_eq(sql.text, "x $1coalesce(consent_facts_fast(mf.r_masks, mf.r_from, mf.r_until, "
+                               "mf.r_conds, 'research', $2::int, $3::boolean, $4::boolean, "
+                               "$5::text[], now()), (SELECT coh_p FROM consent_permits_rows("
+                               "mf.member_id, 'research', $2::int, $3::boolean, $4::boolean, "
+                               "$5::text[], now()) coh_p), false)");
+    ck_assert_int_eq(sql.nparams, 5);
+    stats_sql_truncate(&sql, 4, 1);
+
+    /* Refused, leaving the text and parameters as they were. */
+    ck_assert_int_eq(stats_cohort_consent_sql(&sql, "f", "share", 1, false, false, "{}", -1), -1);
+    ck_assert_int_eq(stats_cohort_consent_sql(&sql, "f", "community", 1, false, false, "{}", -1),
+                     -1);
+    ck_assert_int_eq(stats_cohort_consent_sql(&sql, "f", "research", 0, false, false, "{}", -1),
+                     -1);
+    ck_assert_int_eq(stats_cohort_consent_sql(&sql, "f", "research", 32, false, false, "{}", -1),
+                     -1);
+    ck_assert_int_eq(stats_cohort_consent_sql(&sql, "f.x", "research", 1, false, false, "{}", -1),
+                     -1);
+    ck_assert_int_eq(
+        stats_cohort_consent_sql(&sql, "f; DROP", "research", 1, false, false, "{}", -1), -1);
+    ck_assert_int_eq(stats_cohort_consent_sql(&sql, "coh_p", "research", 1, false, false, "{}", -1),
+                     -1);
+    ck_assert_int_eq(stats_cohort_consent_sql(&sql, NULL, "research", 1, false, false, "{}", -1),
+                     -1);
+    ck_assert_int_eq(stats_cohort_consent_sql(&sql, "f", NULL, 1, false, false, "{}", -1), -1);
+    ck_assert_int_eq(stats_cohort_consent_sql(&sql, "f", "research", 1, false, false, NULL, -1),
+                     -1);
+    ck_assert_int_eq(stats_cohort_consent_sql(NULL, "f", "research", 1, false, false, "{}", -1),
+                     -1);
+    ck_assert_str_eq(sql.text, "x $1");
+    ck_assert_int_eq(sql.nparams, 1);
+    stats_sql_free(&sql);
+}
+END_TEST
+
 START_TEST(test_facts_source)
 {
     static const struct {
@@ -1555,6 +1615,7 @@ static Suite *cohort_suite(void)
     tcase_add_test(tc, test_compile_parts);
     tcase_add_test(tc, test_compile_facts);
     tcase_add_test(tc, test_facts_source);
+    tcase_add_test(tc, test_consent_sql);
     tcase_add_test(tc, test_compile_medication_evaluation_goal);
     tcase_add_test(tc, test_compile_arguments);
     tcase_add_test(tc, test_compile_values_are_parameters);

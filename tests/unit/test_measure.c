@@ -1162,15 +1162,18 @@ START_TEST(sql_builders)
     /* The cheap criteria on the member's facts row first, then consent from the same row. */
     ck_assert_ptr_nonnull(
         strstr(sql.text, "FROM member_facts f WHERE (COALESCE(f.sex_at_birth = $1"));
-    ck_assert_ptr_nonnull(strstr(sql.text, "consent_facts_permit(f.member_id, f.r_masks, f.r_from, "
+    ck_assert_ptr_nonnull(strstr(sql.text, "coalesce(consent_facts_fast(f.r_masks, f.r_from, "
                                            "f.r_until, f.r_conds, 'research', $2::int, "
-                                           "$3::boolean, $4::boolean, $5::text[], now())"));
+                                           "$3::boolean, $4::boolean, $5::text[], now()), "
+                                           "(SELECT coh_p FROM consent_permits_rows(f.member_id, "
+                                           "'research', $2::int, $3::boolean, $4::boolean, "
+                                           "$5::text[], now()) coh_p), false)"));
     ck_assert_ptr_nonnull(strstr(sql.text, " SELECT member_id FROM pop"));
     ck_assert_int_eq(sql.nparams, 5);
     ck_assert_str_eq(sql.params[0], "female");
     ck_assert_str_eq(sql.params[1], "5");
-    ck_assert_str_eq(sql.params[2], "false");
-    ck_assert_str_eq(sql.params[3], "true");
+    ck_assert_str_eq(sql.params[2], "f");
+    ck_assert_str_eq(sql.params[3], "t");
     ck_assert_str_eq(sql.params[4], "{multiple_sclerosis}");
     ck_assert_ptr_null(strstr(sql.text, "female"));
     stats_sql_free(&sql);
@@ -1253,7 +1256,7 @@ START_TEST(sql_builders)
     ck_assert_int_eq(stats_population_table_sql(&pop, "cc_pop", true, &sql), 0);
     const char *create = "CREATE TEMP TABLE cc_pop ON COMMIT DROP AS WITH pop AS (";
     ck_assert_int_eq(strncmp(sql.text, create, strlen(create)), 0);
-    ck_assert_ptr_nonnull(strstr(sql.text, "consent_facts_permit(f.member_id, f.r_masks"));
+    ck_assert_ptr_nonnull(strstr(sql.text, "consent_facts_fast(f.r_masks"));
     ck_assert_int_eq(sql.nparams, 5);
     stats_sql_free(&sql);
     struct stats_population mat = pop;
@@ -1264,7 +1267,7 @@ START_TEST(sql_builders)
         "WITH pop AS NOT MATERIALIZED (SELECT member_id, birth_year, sex_at_birth, country FROM "
         "cc_pop)";
     ck_assert_int_eq(strncmp(sql.text, head, strlen(head)), 0);
-    ck_assert_ptr_null(strstr(sql.text, "consent_facts_permit"));
+    ck_assert_ptr_null(strstr(sql.text, "consent_"));
     stats_sql_free(&sql);
     /* Only plain identifiers reach the SQL text. */
     stats_sql_init(&sql);
