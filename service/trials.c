@@ -214,7 +214,7 @@ int svc_trial_eligible_sql(const struct svc_trial *t, int64_t now, struct stats_
         goto out;
     if (stats_sql_append(out, " AND ") < 0 ||
         stats_cohort_consent_sql(out, "f", "trial_recruitment", t->categories, t->commercial,
-                                 t->for_profit, focus.text, now) < 0 ||
+                                 t->for_profit, focus.text, now, false) < 0 ||
         stats_sql_append(out, " OFFSET 0) c WHERE ") < 0 ||
         stats_cohort_compile_part(t->inclusion, "c.member_id", "c", now, STATS_COHORT_COSTLY, out) <
             0)

@@ -1792,7 +1792,7 @@ int stats_cohort_facts_source(const struct stats_cohort *c, struct stats_sql *ou
 
 int stats_cohort_consent_sql(struct stats_sql *out, const char *facts_alias, const char *purpose,
                              unsigned categories, bool commercial, bool for_profit,
-                             const char *focus, int64_t at)
+                             const char *focus, int64_t at, bool parallel)
 {
     char cats[16], when[32], args[160];
     int pc, pb1, pb2, pf, pt = 0, rc = -1;
@@ -1840,10 +1840,12 @@ int stats_cohort_consent_sql(struct stats_sql *out, const char *facts_alias, con
     else
         snprintf(args, sizeof(args), "$%d::int, $%d::boolean, $%d::boolean, $%d::text[], now()", pc,
                  pb1, pb2, pf);
-    if (stats_sql_append(out,
-                         "), (SELECT coh_p FROM consent_permits_rows(%s.member_id, '%s', %s) "
-                         "coh_p), false)",
-                         facts_alias, purpose, args) < 0)
+    if (parallel ? stats_sql_append(out, "), consent_permits(%s.member_id, '%s', %s), false)",
+                                    facts_alias, purpose, args) < 0
+                 : stats_sql_append(out,
+                                    "), (SELECT coh_p FROM consent_permits_rows(%s.member_id, "
+                                    "'%s', %s) coh_p), false)",
+                                    facts_alias, purpose, args) < 0)
         goto out;
     rc = 0;
 out:

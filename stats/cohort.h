@@ -161,12 +161,14 @@ int stats_cohort_compile_facts_from(const struct stats_cohort *c, const char *me
  * "trial_recruitment": the row's r_ or t_ columns) of the categories (mask 1..31), commercial and
  * for profit as given, focused on focus (a text[] literal of catalog condition ids, "{}" for none),
  * at unix time at, or at now() when at < 0. Values are parameters. The row's summary decides
- * members on its fast path (consent_facts_fast, schema 0027), the member's grants the rest through
- * an inlined subquery (consent_permits_rows): one index probe each instead of a function call.
+ * members on its fast path (consent_facts_fast, schema 0027); the member's grants decide the rest,
+ * through an inlined subquery (consent_permits_rows: one index probe each) or, when parallel,
+ * through a call of consent_permits (several times dearer per member, but PostgreSQL 15 runs a
+ * correlated subquery only in the leader, so the subquery would keep the whole scan serial).
  * Returns 0, or -1 (bad arguments, out of memory) leaving out as it was. */
 int stats_cohort_consent_sql(struct stats_sql *out, const char *facts_alias, const char *purpose,
                              unsigned categories, bool commercial, bool for_profit,
-                             const char *focus, int64_t at);
+                             const char *focus, int64_t at, bool parallel);
 
 /* Whether any criterion of the cohort, anywhere, is costly in the sense above (counts a member's
  * symptom entries or weeks: one aggregate per member). false for NULL. */

@@ -667,6 +667,7 @@ static int pop_cte(struct bld *b, const struct stats_population *pop)
 {
     char focus[FOCUS_MAX * (STATS_CATALOG_ID_MAX + 1) + 3];
     size_t used = 0, i;
+    bool fence;
 
     if (pop->table) {
         if (!plain_identifier(pop->table))
@@ -693,7 +694,11 @@ static int pop_cte(struct bld *b, const struct stats_population *pop)
 
     /* One row per live member (schema 0022; from one condition's key range when the cohort
      * requires a condition, 0024): the cheap criteria, then consent decided from the row's summary
-     * of the member's research grants (their grants when off the fast path). */
+     * of the member's research grants (their grants when off the fast path). Costly criteria go
+     * outside an OFFSET 0 fence, so that they run only for members the rest left; a fence keeps
+     * the scan serial anyway, so consent then reads the grants by the cheaper inlined subquery.
+     * Without costly criteria there is no fence and the scan may run in parallel workers. */
+    fence = stats_cohort_counts_entries(pop->cohort);
     EMIT("WITH pop AS (SELECT x.* FROM (SELECT f.member_id, f.birth_year, f.sex_at_birth, "
          "f.country FROM ");
     CHECK(stats_cohort_facts_source(pop->cohort, b->s));
@@ -702,8 +707,11 @@ static int pop_cte(struct bld *b, const struct stats_population *pop)
                                           STATS_COHORT_CHEAP, b->s));
     EMIT(" AND ");
     CHECK(stats_cohort_consent_sql(b->s, "f", "research", pop->categories, pop->commercial,
-                                   pop->for_profit, focus, -1));
-    /* Costly criteria outside the OFFSET 0 fence: only for members the rest left. */
+                                   pop->for_profit, focus, -1, !fence));
+    if (!fence) {
+        EMIT(") x)");
+        return 0;
+    }
     EMIT(" OFFSET 0) x WHERE ");
     CHECK(stats_cohort_compile_part(pop->cohort, "x.member_id", "x", pop->now, STATS_COHORT_COSTLY,
                                     b->s));

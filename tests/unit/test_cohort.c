@@ -1025,7 +1025,7 @@ START_TEST(test_consent_sql)
     ck_assert_int_eq(stats_sql_param(&sql, "before"), 1);
     ck_assert_int_eq(stats_sql_append(&sql, " "), 0);
     ck_assert_int_eq(stats_cohort_consent_sql(&sql, "f", "trial_recruitment", 15, true, false,
-                                              "{asthma}", 1700000000),
+                                              "{asthma}", 1700000000, false),
                      0);
     ck_assert_str_eq(sql.text,
                      "x $1 coalesce(consent_facts_fast(f.t_masks, f.t_from, f.t_until, f.t_conds, "
@@ -1039,36 +1039,40 @@ START_TEST(test_consent_sql)
         ck_assert_str_eq(sql.params[i], want[i]);
     stats_sql_truncate(&sql, 4, 1);
 
-    ck_assert_int_eq(stats_cohort_consent_sql(&sql, "mf", "research", 1, false, true, "{}", -1), 0);
+    ck_assert_int_eq(
+        stats_cohort_consent_sql(&sql, "mf", "research", 1, false, true, "{}", -1, true), 0);
+    /* Parallel: the grants by a (parallel-safe) function call. */
     ck_assert_str_eq(sql.text, "x $1coalesce(consent_facts_fast(mf.r_masks, mf.r_from, mf.r_until, "
                                "mf.r_conds, 'research', $2::int, $3::boolean, $4::boolean, "
-                               "$5::text[], now()), (SELECT coh_p FROM consent_permits_rows("
-                               "mf.member_id, 'research', $2::int, $3::boolean, $4::boolean, "
-                               "$5::text[], now()) coh_p), false)");
+                               "$5::text[], now()), consent_permits(mf.member_id, 'research', "
+                               "$2::int, $3::boolean, $4::boolean, $5::text[], now()), false)");
     ck_assert_int_eq(sql.nparams, 5);
     stats_sql_truncate(&sql, 4, 1);
 
     /* Refused, leaving the text and parameters as they were. */
-    ck_assert_int_eq(stats_cohort_consent_sql(&sql, "f", "share", 1, false, false, "{}", -1), -1);
-    ck_assert_int_eq(stats_cohort_consent_sql(&sql, "f", "community", 1, false, false, "{}", -1),
-                     -1);
-    ck_assert_int_eq(stats_cohort_consent_sql(&sql, "f", "research", 0, false, false, "{}", -1),
-                     -1);
-    ck_assert_int_eq(stats_cohort_consent_sql(&sql, "f", "research", 32, false, false, "{}", -1),
-                     -1);
-    ck_assert_int_eq(stats_cohort_consent_sql(&sql, "f.x", "research", 1, false, false, "{}", -1),
+    ck_assert_int_eq(stats_cohort_consent_sql(&sql, "f", "share", 1, false, false, "{}", -1, false),
                      -1);
     ck_assert_int_eq(
-        stats_cohort_consent_sql(&sql, "f; DROP", "research", 1, false, false, "{}", -1), -1);
-    ck_assert_int_eq(stats_cohort_consent_sql(&sql, "coh_p", "research", 1, false, false, "{}", -1),
+        stats_cohort_consent_sql(&sql, "f", "community", 1, false, false, "{}", -1, false), -1);
+    ck_assert_int_eq(
+        stats_cohort_consent_sql(&sql, "f", "research", 0, false, false, "{}", -1, false), -1);
+    ck_assert_int_eq(
+        stats_cohort_consent_sql(&sql, "f", "research", 32, false, false, "{}", -1, false), -1);
+    ck_assert_int_eq(
+        stats_cohort_consent_sql(&sql, "f.x", "research", 1, false, false, "{}", -1, false), -1);
+    ck_assert_int_eq(
+        stats_cohort_consent_sql(&sql, "f; DROP", "research", 1, false, false, "{}", -1, false),
+        -1);
+    ck_assert_int_eq(
+        stats_cohort_consent_sql(&sql, "coh_p", "research", 1, false, false, "{}", -1, false), -1);
+    ck_assert_int_eq(
+        stats_cohort_consent_sql(&sql, NULL, "research", 1, false, false, "{}", -1, false), -1);
+    ck_assert_int_eq(stats_cohort_consent_sql(&sql, "f", NULL, 1, false, false, "{}", -1, false),
                      -1);
-    ck_assert_int_eq(stats_cohort_consent_sql(&sql, NULL, "research", 1, false, false, "{}", -1),
-                     -1);
-    ck_assert_int_eq(stats_cohort_consent_sql(&sql, "f", NULL, 1, false, false, "{}", -1), -1);
-    ck_assert_int_eq(stats_cohort_consent_sql(&sql, "f", "research", 1, false, false, NULL, -1),
-                     -1);
-    ck_assert_int_eq(stats_cohort_consent_sql(NULL, "f", "research", 1, false, false, "{}", -1),
-                     -1);
+    ck_assert_int_eq(
+        stats_cohort_consent_sql(&sql, "f", "research", 1, false, false, NULL, -1, false), -1);
+    ck_assert_int_eq(
+        stats_cohort_consent_sql(NULL, "f", "research", 1, false, false, "{}", -1, false), -1);
     ck_assert_str_eq(sql.text, "x $1");
     ck_assert_int_eq(sql.nparams, 1);
     stats_sql_free(&sql);

@@ -1162,12 +1162,15 @@ START_TEST(sql_builders)
     /* The cheap criteria on the member's facts row first, then consent from the same row. */
     ck_assert_ptr_nonnull(
         strstr(sql.text, "FROM member_facts f WHERE (COALESCE(f.sex_at_birth = $1"));
+    /* No costly criterion: no fence, and the parallel-safe consent form. */
     ck_assert_ptr_nonnull(strstr(sql.text, "coalesce(consent_facts_fast(f.r_masks, f.r_from, "
                                            "f.r_until, f.r_conds, 'research', $2::int, "
                                            "$3::boolean, $4::boolean, $5::text[], now()), "
-                                           "(SELECT coh_p FROM consent_permits_rows(f.member_id, "
-                                           "'research', $2::int, $3::boolean, $4::boolean, "
-                                           "$5::text[], now()) coh_p), false)"));
+                                           "consent_permits(f.member_id, 'research', $2::int, "
+                                           "$3::boolean, $4::boolean, $5::text[], now()), "
+                                           "false)) x)"));
+    ck_assert_ptr_null(strstr(sql.text, "OFFSET"));
+    ck_assert_ptr_null(strstr(sql.text, "consent_permits_rows"));
     ck_assert_ptr_nonnull(strstr(sql.text, " SELECT member_id FROM pop"));
     ck_assert_int_eq(sql.nparams, 5);
     ck_assert_str_eq(sql.params[0], "female");
@@ -1177,6 +1180,26 @@ START_TEST(sql_builders)
     ck_assert_str_eq(sql.params[4], "{multiple_sclerosis}");
     ck_assert_ptr_null(strstr(sql.text, "female"));
     stats_sql_free(&sql);
+
+    /* A costly criterion goes behind the fence, and consent (serial there anyway) reads the
+     * grants by the inlined subquery. */
+    struct stats_cohort *cc =
+        cohort_of("{'all':[{'sex_at_birth':'female'},{'symptom':{'symptom':'fatigue',"
+                  "'min_severity':5,'at_least_entries':3}}]}");
+    struct stats_population costly = pop;
+    costly.cohort = cc;
+    stats_sql_init(&sql);
+    ck_assert_int_eq(stats_population_sql(&costly, &sql), 0);
+    ck_assert_ptr_nonnull(strstr(sql.text, "consent_facts_fast(f.r_masks, f.r_from, "
+                                           "f.r_until, f.r_conds, 'research', $2::int, "
+                                           "$3::boolean, $4::boolean, $5::text[], now()), "
+                                           "(SELECT coh_p FROM consent_permits_rows(f.member_id, "
+                                           "'research', $2::int, $3::boolean, $4::boolean, "
+                                           "$5::text[], now()) coh_p), false) OFFSET 0) x WHERE "
+                                           "(((SELECT count(*) FROM symptom_entry coh_s"));
+    ck_assert_ptr_null(strstr(sql.text, "consent_permits("));
+    stats_sql_free(&sql);
+    stats_cohort_free(cc);
 
     /* Every measure: ids and numbers travel only as parameters. */
     for (size_t t = 0; t < NELEM(every_measure); t++) {
