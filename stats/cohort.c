@@ -1795,10 +1795,9 @@ int stats_cohort_consent_sql(struct stats_sql *out, const char *facts_alias, con
                              const char *focus, int64_t at, bool parallel)
 {
     char cats[16], when[32], args[160];
-    int pc, pb1, pb2, pf, pt = 0, rc = -1;
+    size_t len0, from;
+    int np0, rc = -1;
     char col;
-    size_t len0;
-    int np0;
 
     if (!out || !facts_alias || !identifier_ok(facts_alias, false) || !purpose || !focus ||
         categories < 1 || categories > 31)
@@ -1813,33 +1812,28 @@ int stats_cohort_consent_sql(struct stats_sql *out, const char *facts_alias, con
     np0 = out->nparams;
     snprintf(cats, sizeof(cats), "%u", categories);
     snprintf(when, sizeof(when), "%lld", (long long)at);
-    /* Each value once as a parameter; both parts name the same $N. */
     if (stats_sql_append(out,
                          "coalesce(consent_facts_fast(%s.%c_masks, %s.%c_from, %s.%c_until, "
                          "%s.%c_conds, '%s', ",
                          facts_alias, col, facts_alias, col, facts_alias, col, facts_alias, col,
-                         purpose) < 0 ||
-        (pc = stats_sql_param(out, cats)) < 0 || stats_sql_append(out, "::int, ") < 0 ||
-        (pb1 = stats_sql_param(out, commercial ? "t" : "f")) < 0 ||
+                         purpose) < 0)
+        goto out;
+    /* The use's arguments, each value once as a parameter; the grants' part repeats this text. */
+    from = out->len;
+    if (stats_sql_param(out, cats) < 0 || stats_sql_append(out, "::int, ") < 0 ||
+        stats_sql_param(out, commercial ? "t" : "f") < 0 ||
         stats_sql_append(out, "::boolean, ") < 0 ||
-        (pb2 = stats_sql_param(out, for_profit ? "t" : "f")) < 0 ||
-        stats_sql_append(out, "::boolean, ") < 0 || (pf = stats_sql_param(out, focus)) < 0 ||
-        stats_sql_append(out, "::text[], ") < 0)
+        stats_sql_param(out, for_profit ? "t" : "f") < 0 ||
+        stats_sql_append(out, "::boolean, ") < 0 || stats_sql_param(out, focus) < 0 ||
+        stats_sql_append(out, "::text[], ") < 0 ||
+        (at >= 0 ? stats_sql_append(out, "to_timestamp(") < 0 || stats_sql_param(out, when) < 0 ||
+                       stats_sql_append(out, "::bigint)") < 0
+                 : stats_sql_append(out, "now()") < 0))
         goto out;
-    if (at >= 0) {
-        if (stats_sql_append(out, "to_timestamp(") < 0 || (pt = stats_sql_param(out, when)) < 0 ||
-            stats_sql_append(out, "::bigint)") < 0)
-            goto out;
-    } else if (stats_sql_append(out, "now()") < 0)
+    if (out->len - from >= sizeof(args))
         goto out;
-    if (at >= 0)
-        snprintf(args, sizeof(args),
-                 "$%d::int, $%d::boolean, $%d::boolean, $%d::text[], "
-                 "to_timestamp($%d::bigint)",
-                 pc, pb1, pb2, pf, pt);
-    else
-        snprintf(args, sizeof(args), "$%d::int, $%d::boolean, $%d::boolean, $%d::text[], now()", pc,
-                 pb1, pb2, pf);
+    memcpy(args, out->text + from, out->len - from);
+    args[out->len - from] = '\0';
     if (parallel ? stats_sql_append(out, "), consent_permits(%s.member_id, '%s', %s), false)",
                                     facts_alias, purpose, args) < 0
                  : stats_sql_append(out,
