@@ -2064,6 +2064,66 @@ static void compare_measures(void)
 #define ROUNDS 5
 #define OPS_PER_ROUND 200
 
+/* A weeks criterion at the edges of its weeks: entries microseconds either side of now - 7k days,
+ * k = floor((now - t) / 7 d) as in_cohort_c has it. Four permitted members get tremor entries (no
+ * generated entry is tremor) at offsets from now in microseconds; "at least 2 of the last 3 weeks"
+ * must hold for exactly the two whose entries fall in two different weeks. */
+START_TEST(weeks_at_their_edges)
+{
+    static const int64_t W = 7 * DAY_US;
+    static const struct {
+        int64_t back[2]; /* microseconds before now */
+        bool in;
+    } cases[] = {
+        {{0, 1}, false},             /* both in week 0 */
+        {{W, W - 1}, true},          /* weeks 1 and 0 */
+        {{3 * W - 1, 2 * W}, false}, /* both in week 2 */
+        {{3 * W, 0}, false},         /* 3 W back is outside the last 3 weeks */
+    };
+    int who[NELEM(cases)], n = 0;
+    prepare();
+    for (int i = 0; i < D.nmem && n < (int)NELEM(cases); i++)
+        if (D.mem[i].permitted && in_cohort_b(&D.mem[i]))
+            who[n++] = i;
+    ck_assert_int_eq(n, (int)NELEM(cases));
+    exec_ok("BEGIN");
+    for (int c = 0; c < n; c++)
+        for (int j = 0; j < 2; j++) {
+            char t[32];
+            snprintf(t, sizeof(t), "%lld", (long long)(D.now_us - cases[c].back[j]));
+            const char *p[] = {D.mem[who[c]].id, t};
+            ck_assert_int_eq(
+                sql_rows("INSERT INTO symptom_entry (member_id, symptom_id, severity, "
+                         "recorded_at) VALUES ($1, 'tremor', 4, "
+                         "'epoch'::timestamptz + $2::bigint * interval '1 microsecond')",
+                         2, p),
+                1);
+        }
+    struct stats_cohort *c = cohort("{\"all\":[{\"age\":{\"min\":0}},{\"symptom\":{\"symptom\":"
+                                    "\"tremor\",\"weeks\":{\"at_least\":2,\"of_last\":3}}}]}");
+    struct stats_population pop = {.cohort = c, .categories = 31, .now = D.now};
+    struct stats_sql sql;
+    stats_sql_init(&sql);
+    ck_assert_int_eq(stats_population_sql(&pop, &sql), 0);
+    PGresult *r = PQexecParams(conn, sql.text, sql.nparams, NULL, (const char *const *)sql.params,
+                               NULL, NULL, 0);
+    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s", PQerrorMessage(conn));
+    for (int k = 0; k < n; k++) {
+        bool found = false;
+        for (int i = 0; i < PQntuples(r); i++)
+            found = found || !strcmp(PQgetvalue(r, i, 0), D.mem[who[k]].id);
+        ck_assert_msg(found == cases[k].in, "case %d: in the population %d, expected %d", k, found,
+                      cases[k].in);
+    }
+    ck_assert_int_eq(PQntuples(r), 1);
+    PQclear(r);
+    stats_sql_free(&sql);
+    stats_cohort_free(c);
+    exec_ok("ROLLBACK");
+    finish("weeks", 0);
+}
+END_TEST
+
 START_TEST(rollups_under_random_writes)
 {
     long applied[OP_KINDS] = {0}, rows[OP_KINDS] = {0};
@@ -2262,6 +2322,7 @@ int main(void)
     /* The population is generated once, before the tests (each runs in its own process). */
     tcase_add_unchecked_fixture(tc, populate, NULL);
     tcase_add_test(tc, population_and_count);
+    tcase_add_test(tc, weeks_at_their_edges);
     tcase_add_test(tc, breakdowns);
     tcase_add_test(tc, symptom_distributions);
     tcase_add_test(tc, symptom_trends);
