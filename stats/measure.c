@@ -985,41 +985,39 @@ static int sql_signal(struct bld *b, const struct stats_measure *m, int64_t now)
 {
     int se_n = 0;
 
-    EMIT(", took AS (SELECT DISTINCT md.member_id FROM medication md WHERE " IN_POP(
-        "md.member_id") " AND md.medication_id = ");
+    /* Per member of pop with a record started by today: t, a record of the drug; o, of another
+     * (catalog or custom). One parallel pass, index-only through medication_member_drug_idx:
+     * two sets and their differences cost two more serial passes (docs/benchmarks.md, tenth
+     * round). */
+    EMIT(", m AS (SELECT md.member_id, bool_or(md.medication_id IS NOT DISTINCT FROM ");
     CHECK(ref_param(b, &b->med_n, m->medication));
-    EMIT(" AND md.started_on <= ");
+    EMIT(") AS t, bool_or(md.medication_id IS DISTINCT FROM ");
+    CHECK(ref_param(b, &b->med_n, m->medication));
+    EMIT(") AS o FROM pop p JOIN medication md ON md.member_id = p.member_id"
+         " WHERE md.started_on <= ");
     CHECK(emit_today(b, now));
-    /* Probed per member (pop has one row per member), index-only through
-     * medication_member_drug_idx, in parallel: a hash of every medication record cost more at 1M.
-     */
-    EMIT("), other AS (SELECT p.member_id FROM pop p WHERE EXISTS (SELECT 1 FROM medication md"
-         " WHERE md.member_id = p.member_id AND md.medication_id IS DISTINCT FROM ");
+    /* Per reporting member: rt, a report of the side effect on the drug; ro, on another. */
+    EMIT(" GROUP BY md.member_id), r AS (SELECT s.member_id, bool_or(md.medication_id IS NOT"
+         " DISTINCT FROM ");
     CHECK(ref_param(b, &b->med_n, m->medication));
-    EMIT(" AND md.started_on <= ");
-    CHECK(emit_today(b, now));
-    EMIT(")");
-    /* "Other drugs only" is other minus took, taken in the counts below: a condition on took
-     * inside other made its scan of every medication record run in one process. */
-    EMIT("), rep AS (SELECT DISTINCT s.member_id, (md.medication_id IS NOT DISTINCT FROM ");
+    EMIT(") AS rt, bool_or(md.medication_id IS DISTINCT FROM ");
     CHECK(ref_param(b, &b->med_n, m->medication));
-    EMIT(") AS this_drug FROM evaluation_side_effect s JOIN medication_evaluation v"
+    EMIT(") AS ro FROM evaluation_side_effect s JOIN medication_evaluation v"
          " ON v.member_id = s.member_id AND v.id = s.evaluation_ref JOIN medication md"
          " ON md.member_id = v.member_id AND md.id = v.medication_ref WHERE " IN_POP(
              "s.member_id") " AND s.symptom_id = ");
     CHECK(ref_param(b, &se_n, m->side_effect));
     EMIT(" AND s.severity IS DISTINCT FROM 'none' AND md.started_on <= ");
     CHECK(emit_today(b, now));
-    EMIT(") SELECT 'a'::text AS k, count(*)::bigint AS v FROM took"
-         " WHERE member_id IN (SELECT member_id FROM rep WHERE this_drug)"
-         " UNION ALL SELECT 'b', count(*)::bigint FROM took"
-         " WHERE member_id NOT IN (SELECT member_id FROM rep WHERE this_drug)"
-         " UNION ALL SELECT 'c', count(*)::bigint FROM other"
-         " WHERE member_id NOT IN (SELECT member_id FROM took)"
-         " AND member_id IN (SELECT member_id FROM rep WHERE NOT this_drug)"
-         " UNION ALL SELECT 'd', count(*)::bigint FROM other"
-         " WHERE member_id NOT IN (SELECT member_id FROM took)"
-         " AND member_id NOT IN (SELECT member_id FROM rep WHERE NOT this_drug)");
+    /* a, b: took the drug, reported on it or not; c, d: other drugs only, reported on one of them
+     * or not. */
+    EMIT(" GROUP BY s.member_id) SELECT x.k, x.v FROM (SELECT"
+         " count(*) FILTER (WHERE m.t AND r.rt) AS a,"
+         " count(*) FILTER (WHERE m.t AND r.rt IS NOT TRUE) AS b,"
+         " count(*) FILTER (WHERE NOT m.t AND r.ro) AS c,"
+         " count(*) FILTER (WHERE NOT m.t AND r.ro IS NOT TRUE) AS d"
+         " FROM m LEFT JOIN r ON r.member_id = m.member_id) c CROSS JOIN LATERAL"
+         " (VALUES ('a'::text, c.a), ('b', c.b), ('c', c.c), ('d', c.d)) x(k, v)");
     return 0;
 }
 
