@@ -95,10 +95,13 @@ START_TEST(load_matches_the_service)
     ck_assert_int_eq(num("SELECT count(*) FROM member_facts"), 4500);
     ck_assert_int_gt(num("SELECT count(*) FROM member_condition_facts"), 4500);
     ck_assert_int_gt(num("SELECT count(*) FROM member_facts WHERE r_masks IS NOT NULL"), 2000);
-    /* What bulk_off took off symptom_entry is back: 2 secondary indexes (schema 0025 dropped the
-     * third), 3 foreign keys. */
+    /* What bulk_off took off symptom_entry is back: 3 secondary indexes (schema 0025 dropped one,
+     * 0029 added the (member, symptom, time) one), 3 foreign keys. */
     ck_assert_int_eq(
-        num("SELECT count(*) FROM pg_index WHERE indrelid = 'symptom_entry'::regclass"), 3);
+        num("SELECT count(*) FROM pg_index WHERE indrelid = 'symptom_entry'::regclass"), 4);
+    ck_assert_int_eq(num("SELECT count(*) FROM pg_indexes WHERE tablename = 'symptom_entry' AND "
+                         "indexname = 'symptom_entry_member_symptom_idx'"),
+                     1);
     ck_assert_int_eq(num("SELECT count(*) FROM pg_constraint WHERE conrelid = "
                          "'symptom_entry'::regclass AND contype = 'f' AND convalidated"),
                      3);
