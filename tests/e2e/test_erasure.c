@@ -2,7 +2,9 @@
  * every table of the public schema with a member_id column (found in information_schema, so a table
  * added later is covered too) then holds none of the member's rows, another member's rows are
  * untouched, the audit trail keeps its rows about the member (and no health data), and the old
- * token is dead. A wrong password deletes nothing and is throttled. */
+ * token is dead. A wrong password deletes nothing and is throttled. The checks schema 0030 moved
+ * from foreign keys to statement-level triggers (the feed's cascade, the catalog lookup) hold
+ * as the keys did, under a concurrent erasure too. */
 #include "harness.h"
 
 #include <stdio.h>
@@ -360,6 +362,146 @@ START_TEST(erase_wrong_passwords_are_throttled)
 }
 END_TEST
 
+/* The SQLSTATE of running q on c (borrowed text; "" on success). */
+static const char *state_of(PGconn *c, const char *q, int n, const char *const *params, char out[6])
+{
+    PGresult *r = PQexecParams(c, q, n, NULL, params, NULL, NULL, 0);
+    const char *s = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    snprintf(out, 6, "%s", s ? s : "");
+    PQclear(r);
+    return out;
+}
+
+/* c's statement sent with PQsendQueryParams is waiting on a lock (within 5 s). */
+static bool waits_on_lock(PGconn *c)
+{
+    char pid[24];
+    snprintf(pid, sizeof(pid), "%d", PQbackendPID(c));
+    const char *pp[] = {pid};
+    for (int i = 0; i < 200; i++) {
+        if (th_sql_long("SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND "
+                        "wait_event_type = 'Lock'",
+                        1, pp) == 1)
+            return true;
+        nanosleep(&(struct timespec){0, 25000000}, NULL);
+    }
+    return false;
+}
+
+/* An entry written while the account is being erased either fails or goes with it, feed row and
+ * all: change_log has no foreign key since 0030, only the erasure trigger. */
+START_TEST(feed_goes_with_a_concurrently_erased_account)
+{
+    char tok[64], id[37], st[6];
+    th_account("member", tok, id);
+    const char *p[] = {id};
+    const char *ins = "INSERT INTO symptom_entry (member_id, symptom_id, severity, recorded_at) "
+                      "VALUES ($1, 'fatigue', 3, now())";
+    PGconn *x = th_db(), *y = th_db();
+
+    /* The writer first: the erasure waits for it, then removes its entry and feed row. */
+    PQclear(PQexec(x, "BEGIN"));
+    ck_assert_str_eq(state_of(x, ins, 1, p, st), "");
+    ck_assert_int_eq(th_sql_long("SELECT count(*) FROM change_log WHERE member_id = $1", 1, p), 0);
+    ck_assert_int_eq(
+        PQsendQueryParams(y, "DELETE FROM account WHERE id = $1", 1, NULL, p, NULL, NULL, 0), 1);
+    ck_assert_msg(waits_on_lock(y), "the erasure did not wait for the writer");
+    ck_assert_str_eq(state_of(x, "COMMIT", 0, NULL, st), "");
+    PGresult *r = PQgetResult(y);
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQerrorMessage(y));
+    ck_assert_str_eq(PQcmdTuples(r), "1");
+    PQclear(r);
+    ck_assert_ptr_null(PQgetResult(y));
+    static const char *const left[] = {
+        "SELECT count(*) FROM change_log WHERE member_id = $1",
+        "SELECT count(*) FROM symptom_entry WHERE member_id = $1",
+        "SELECT count(*) FROM symptom_day WHERE member_id = $1",
+        "SELECT count(*) FROM symptom_week WHERE member_id = $1",
+    };
+    for (size_t i = 0; i < sizeof(left) / sizeof(left[0]); i++)
+        ck_assert_msg(th_sql_long(left[i], 1, p) == 0, "%s: %ld", left[i],
+                      th_sql_long(left[i], 1, p));
+
+    /* The erasure first: the writer waits for it, then fails as the foreign key always made it. */
+    th_account("member", tok, id);
+    PQclear(PQexec(y, "BEGIN"));
+    ck_assert_str_eq(state_of(y, "DELETE FROM account WHERE id = $1", 1, p, st), "");
+    ck_assert_int_eq(PQsendQueryParams(x, ins, 1, NULL, p, NULL, NULL, 0), 1);
+    ck_assert_msg(waits_on_lock(x), "the writer did not wait for the erasure");
+    ck_assert_str_eq(state_of(y, "COMMIT", 0, NULL, st), "");
+    r = PQgetResult(x);
+    ck_assert_str_eq(PQresultErrorField(r, PG_DIAG_SQLSTATE), "23503");
+    PQclear(r);
+    ck_assert_ptr_null(PQgetResult(x));
+    for (size_t i = 0; i < sizeof(left) / sizeof(left[0]); i++)
+        ck_assert_int_eq(th_sql_long(left[i], 1, p), 0);
+
+    /* A delete's feed row is written while the account exists, and only then. */
+    th_account("member", tok, id);
+    ck_assert_str_eq(state_of(x, ins, 1, p, st), "");
+    ck_assert_str_eq(state_of(x, "DELETE FROM symptom_entry WHERE member_id = $1", 1, p, st), "");
+    ck_assert_int_eq(th_sql_long("SELECT count(*) FROM change_log WHERE member_id = $1 AND "
+                                 "resource = 'symptom' AND op = 'delete'",
+                                 1, p),
+                     1);
+    ck_assert_str_eq(state_of(x, ins, 1, p, st), "");
+    ck_assert_str_eq(state_of(x, "DELETE FROM account WHERE id = $1", 1, p, st), "");
+    ck_assert_int_eq(th_sql_long("SELECT count(*) FROM change_log WHERE member_id = $1", 1, p), 0);
+    PQfinish(x);
+    PQfinish(y);
+}
+END_TEST
+
+/* symptom_entry's catalog reference, checked once per statement since 0030: an unknown id fails
+ * the whole statement with the foreign key's SQLSTATE, on insert and on update; catalog ids cannot
+ * be removed or renamed, so an entry's id can never dangle. */
+START_TEST(catalog_ids_checked_per_statement)
+{
+    char tok[64], id[37], st[6];
+    th_account("member", tok, id);
+    const char *p[] = {id};
+    PGconn *c = th_db();
+    ck_assert_str_eq(
+        state_of(c,
+                 "INSERT INTO symptom_entry (member_id, symptom_id, severity, recorded_at) "
+                 "SELECT $1, s, 2, now() FROM unnest(ARRAY['fatigue', 'no-such-symptom', "
+                 "'nausea']) s",
+                 1, p, st),
+        "23503");
+    ck_assert_int_eq(th_sql_long("SELECT count(*) FROM symptom_entry WHERE member_id = $1", 1, p),
+                     0);
+    ck_assert_str_eq(state_of(c,
+                              "INSERT INTO symptom_entry (member_id, symptom_id, severity, "
+                              "recorded_at) SELECT $1, s, 2, now() FROM unnest(ARRAY['fatigue', "
+                              "'nausea', 'fatigue']) s",
+                              1, p, st),
+                     "");
+    ck_assert_int_eq(th_sql_long("SELECT count(*) FROM symptom_entry WHERE member_id = $1", 1, p),
+                     3);
+    ck_assert_str_eq(state_of(c,
+                              "UPDATE symptom_entry SET symptom_id = 'no-such-symptom' "
+                              "WHERE member_id = $1 AND symptom_id = 'nausea'",
+                              1, p, st),
+                     "23503");
+    ck_assert_int_eq(th_sql_long("SELECT count(*) FROM symptom_entry WHERE member_id = $1 AND "
+                                 "symptom_id = 'nausea'",
+                                 1, p),
+                     1);
+    ck_assert_str_eq(state_of(c, "DELETE FROM catalog_symptom WHERE id = 'nausea'", 0, NULL, st),
+                     "23503");
+    ck_assert_str_eq(
+        state_of(c, "UPDATE catalog_symptom SET id = 'nausea2' WHERE id = 'nausea'", 0, NULL, st),
+        "23503");
+    ck_assert_str_eq(state_of(c, "TRUNCATE catalog_symptom CASCADE", 0, NULL, st), "23503");
+    /* Other columns may change. */
+    ck_assert_str_eq(
+        state_of(c, "UPDATE catalog_symptom SET name = name WHERE id = 'nausea'", 0, NULL, st), "");
+    ck_assert_int_eq(
+        th_sql_long("SELECT count(*) FROM catalog_symptom WHERE id = 'nausea'", 0, NULL), 1);
+    PQfinish(c);
+}
+END_TEST
+
 START_TEST(server_log_clean)
 {
     char *log = th_server_log();
@@ -382,6 +524,8 @@ int main(void)
     tcase_add_test(tc, erase_removes_every_member_row);
     tcase_add_test(tc, erase_refusals_delete_nothing);
     tcase_add_test(tc, erase_wrong_passwords_are_throttled);
+    tcase_add_test(tc, feed_goes_with_a_concurrently_erased_account);
+    tcase_add_test(tc, catalog_ids_checked_per_statement);
     tcase_add_test(tc, server_log_clean);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
