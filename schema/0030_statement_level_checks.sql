@@ -16,8 +16,12 @@
 
 CREATE OR REPLACE FUNCTION cc_log_changes() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    -- plpgsql compiles this function once per table, so the column named in each branch exists
-    -- wherever that branch runs (member_profile's id is its member_id).
+    -- plpgsql compiles this function once per trigger, so the column named in each branch exists
+    -- wherever that branch runs (member_profile's id is its member_id). A table keyed otherwise
+    -- needs a branch of its own.
+    IF TG_ARGV[1] NOT IN ('id', 'member_id') THEN
+        RAISE EXCEPTION 'cc_log_changes: no branch for id column %', TG_ARGV[1];
+    END IF;
     IF TG_OP = 'DELETE' THEN
         IF TG_ARGV[1] = 'id' THEN
             INSERT INTO change_log (member_id, resource, resource_id, op)
