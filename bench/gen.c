@@ -15,23 +15,23 @@
  * The big tables (medication_dose, goal_progress, symptom_entry: nearly all the rows) and
  * consent_grant (whose summary trigger, schema 0014, recomputes every chunk's members) load in
  * bulk instead, in three steps:
- *   1. One committed transaction takes off what costs per row: the change-feed insert trigger and
- *      the summary insert trigger (symptom_entry_rollup_insert, schema 0013; consent_member_insert,
- *      schema 0014) are
- *      disabled; the secondary indexes (those backing no constraint) are dropped; the foreign keys
- *      are dropped. The definitions are read from pg_indexes and pg_constraint first, so the loader
- *      puts back exactly what the schema had.
+ *   1. One committed transaction takes off what costs per row: the change-feed insert trigger, the
+ *      summary insert trigger (symptom_entry_rollup_insert, schema 0013; consent_member_insert,
+ *      schema 0014) and the catalog check (symptom_entry_catalog_insert, schema 0030, which keeps
+ *      every COPY's rows in a transition table) are disabled; the secondary indexes (those backing
+ *      no constraint) are dropped; the foreign keys are dropped. The definitions are read from
+ * pg_indexes and pg_constraint first, so the loader puts back exactly what the schema had.
  *   2. J loaders (--jobs, 2 by default: one per core), each with its own connection, COPY disjoint
- *      member ranges at once. The primary key, CHECKs, the data-version trigger and the catalog
- *      check (schema 0030: one anti-join per COPY, about 5% of symptom_entry's load at 10k) stay
- *      on. Since schema 0019 (0020) each chunk's symptom rollups (consent summary) are added in the
+ *      member ranges at once. The primary key, CHECKs and the data-version trigger stay on. Since
+ *      schema 0019 (0020) each chunk's symptom rollups (consent summary) are added in the
  *      chunk's own transaction (symptom_rollup_add_members, consent_member_add_members), while its
  *      rows are in memory.
  *   3. The indexes are created again from their definitions; then one transaction locks the table
  *      against writers (SHARE), compares the rollup totals with the entries (0019; a difference,
  *      or an older schema, recomputes them all: symptom_rollup_rebuild()), adds the foreign keys
  *      again (ADD CONSTRAINT checks every row with one join, so a row no key would have let in
- *      fails the load just as it would have failed the COPY) and enables the triggers.
+ *      fails the load just as it would have failed the COPY), runs the catalog check's query
+ *      over every row the same way, and enables the triggers.
  * Each of these steps prints its own timing line under the table's. The result is the database
  * the service would hold: same rows, rollups equal to a GROUP BY over the entries, same indexes,
  * constraints and triggers (only the OIDs behind the foreign keys' internal triggers are new);
@@ -343,6 +343,9 @@ struct table {
     const char *rollup_add;     /* or, when the schema has it (0019), the function that adds the
                                  * rollup of a member range (lo, hi uuid), called per chunk */
     const char *rollup_check;   /* a query: true when the rollup's totals match the table's */
+    const char *check;          /* a statement-level check trigger (schema 0030) to disable for
+                                 * the load, or NULL */
+    const char *check_sql;      /* a query: how many rows that check would refuse */
 };
 
 /* The name of t's change-feed insert trigger into out. Returns 0, or -1 when the table has
@@ -545,6 +548,7 @@ struct bulk {
     int nindex, nfkey;
     char feed[128];            /* the change-feed insert trigger, disabled */
     char rollup[128];          /* the rollup insert trigger, disabled, or "" */
+    char check[128];           /* the check trigger, disabled, or "" */
     bool by_chunk;             /* the loaders add the rollup per chunk (t->rollup_add) */
     bool off;                  /* the changes are committed */
     bool index_back[BULK_MAX]; /* built again */
@@ -642,6 +646,22 @@ static int bulk_off(struct gen *g, struct bulk *b, const struct table *t)
             PQclear(r);
         }
     }
+    if (t->check) {
+        /* Without it (a schema before 0030) the foreign key it replaced is among the keys. */
+        const char *p[] = {t->name, t->check};
+        PGresult *r = query_rows(g->conn,
+                                 "SELECT count(*) FROM pg_trigger WHERE tgrelid = $1::regclass"
+                                 " AND tgname = $2 AND NOT tgisinternal",
+                                 2, p);
+        if (!r)
+            return -1;
+        bool has = strcmp(PQgetvalue(r, 0, 0), "1") == 0;
+        PQclear(r);
+        if (has && trigger_enabled(g->conn, t, t->check) < 0)
+            return -1;
+        if (has)
+            snprintf(b->check, sizeof(b->check), "%s", t->check);
+    }
     if (!(ix = query_rows(g->conn, sql_indexes, 1, params)) ||
         !(fk = query_rows(g->conn, sql_fkeys, 1, params)))
         goto out;
@@ -665,6 +685,10 @@ static int bulk_off(struct gen *g, struct bulk *b, const struct table *t)
         }
         if (b->rollup[0]) {
             ADD("%sDISABLE TRIGGER %s", sep, b->rollup);
+            sep = ", ";
+        }
+        if (b->check[0]) {
+            ADD("%sDISABLE TRIGGER %s", sep, b->check);
             sep = ", ";
         }
         for (int i = 0; i < PQntuples(fk); i++) {
@@ -766,14 +790,34 @@ static int bulk_on(struct gen *g, struct bulk *b)
             goto fail;
     if (b->nfkey)
         step_line("foreign keys", b->nfkey, "validated", mono() - t0);
-    if (b->feed[0] || b->rollup[0]) {
-        snprintf(sql, sizeof(sql), "ALTER TABLE %s %s%s%s%s%s", b->t->name,
-                 b->feed[0] ? "ENABLE TRIGGER " : "", b->feed,
-                 b->feed[0] && b->rollup[0] ? ", " : "", b->rollup[0] ? "ENABLE TRIGGER " : "",
-                 b->rollup);
-        if (exec_ok(g->conn, sql) < 0)
+    if (b->check[0]) {
+        /* What the trigger would have refused, over every row at once: like ADD CONSTRAINT, a
+         * row it would not have let in fails the load. */
+        t0 = mono();
+        PGresult *r = query_rows(g->conn, b->t->check_sql, 0, NULL);
+        if (!r)
             goto fail;
+        bool ok = strcmp(PQgetvalue(r, 0, 0), "0") == 0;
+        if (!ok)
+            fprintf(stderr, "carecommons-gen: %s: %s rows fail %s\n", b->t->name,
+                    PQgetvalue(r, 0, 0), b->check);
+        PQclear(r);
+        if (!ok)
+            goto fail;
+        step_line("check", 1, "validated", mono() - t0);
     }
+    const char *on[] = {b->feed, b->rollup, b->check};
+    size_t len = (size_t)snprintf(sql, sizeof(sql), "ALTER TABLE %s", b->t->name);
+    bool any = false;
+    for (size_t i = 0; i < sizeof(on) / sizeof(on[0]); i++) {
+        if (!on[i][0] || len >= sizeof(sql))
+            continue;
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%s ENABLE TRIGGER %s",
+                                any ? "," : "", on[i]);
+        any = true;
+    }
+    if (any && exec_ok(g->conn, sql) < 0)
+        goto fail;
     if (exec_ok(g->conn, "COMMIT") < 0)
         return -1; /* a failed COMMIT has rolled back */
     b->tail_back = true;
@@ -805,6 +849,9 @@ static void bulk_report(const struct bulk *b)
         fprintf(stderr, "  ALTER TABLE %s ENABLE TRIGGER %s;\n", b->t->name, b->feed);
     if (b->rollup[0])
         fprintf(stderr, "  ALTER TABLE %s ENABLE TRIGGER %s;\n", b->t->name, b->rollup);
+    if (b->check[0])
+        fprintf(stderr, "  %s; -- must be 0\n  ALTER TABLE %s ENABLE TRIGGER %s;\n",
+                b->t->check_sql, b->t->name, b->check);
     fprintf(stderr, "  COMMIT;\n");
 }
 
@@ -1449,41 +1496,44 @@ static int rows_symptom(struct gen *g, struct copy *c, const struct gen_member *
 
 static const struct table tables[] = {
     {"account", "id, email, display_name, role, password_hash, created_at, updated_at", NULL,
-     rows_account, rows_staff_accounts, false, false, NULL, NULL, NULL, NULL},
+     rows_account, rows_staff_accounts, false, false, NULL, NULL, NULL, NULL, NULL, NULL},
     {"session", "token_hash, account_id, created_at, expires_at, revoked_at", NULL, rows_session,
-     rows_staff_sessions, false, false, NULL, NULL, NULL, NULL},
+     rows_staff_sessions, false, false, NULL, NULL, NULL, NULL, NULL, NULL},
     {"member_profile",
      "member_id, birth_year, sex_at_birth, gender, country, postal_prefix, timezone, created_at, "
      "updated_at",
-     "member_profile_log", rows_profile, NULL, false, false, NULL, NULL, NULL, NULL},
+     "member_profile_log", rows_profile, NULL, false, false, NULL, NULL, NULL, NULL, NULL, NULL},
     {"custom_item", "member_id, id, kind, name, created_at, updated_at", NULL, rows_custom, NULL,
-     false, false, NULL, NULL, NULL, NULL},
+     false, false, NULL, NULL, NULL, NULL, NULL, NULL},
     {"member_condition",
      "member_id, id, condition_id, custom_id, diagnosed_on, diagnosed_date, status, note, "
      "created_at, updated_at",
-     "member_condition_log", rows_condition, NULL, false, false, NULL, NULL, NULL, NULL},
+     "member_condition_log", rows_condition, NULL, false, false, NULL, NULL, NULL, NULL, NULL,
+     NULL},
     {"medication",
      "member_id, id, medication_id, custom_id, dose_amount, dose_unit, freq_kind, freq_value, "
      "started_on, stopped_on, stop_reason, for_condition, note, created_at, updated_at",
-     "medication_log", rows_medication, NULL, false, false, NULL, NULL, NULL, NULL},
+     "medication_log", rows_medication, NULL, false, false, NULL, NULL, NULL, NULL, NULL, NULL},
     {"medication_dose",
      "member_id, id, medication_ref, scheduled_at, taken_at, status, reason, created_at, "
      "updated_at",
-     "medication_dose_log", rows_dose, NULL, false, true, NULL, NULL, NULL, NULL},
+     "medication_dose_log", rows_dose, NULL, false, true, NULL, NULL, NULL, NULL, NULL, NULL},
     {"medication_evaluation",
      "member_id, id, medication_ref, evaluated_on, effectiveness, adherence, burden, note, "
      "created_at, updated_at",
-     "medication_evaluation_log", rows_evaluation, NULL, false, false, NULL, NULL, NULL, NULL},
+     "medication_evaluation_log", rows_evaluation, NULL, false, false, NULL, NULL, NULL, NULL, NULL,
+     NULL},
     {"evaluation_side_effect",
      "member_id, evaluation_ref, ordinal, symptom_id, custom_id, severity, created_at, "
      "updated_at",
-     "evaluation_side_effect_log", rows_side_effect, NULL, false, false, NULL, NULL, NULL, NULL},
+     "evaluation_side_effect_log", rows_side_effect, NULL, false, false, NULL, NULL, NULL, NULL,
+     NULL, NULL},
     {"goal",
      "member_id, id, title, kind, symptom_id, medication_ref, target_value, direction, due_on, "
      "status, created_at, updated_at",
-     "goal_log", rows_goal, NULL, false, false, NULL, NULL, NULL, NULL},
+     "goal_log", rows_goal, NULL, false, false, NULL, NULL, NULL, NULL, NULL, NULL},
     {"goal_progress", "member_id, id, goal_ref, value, recorded_at, note, created_at, updated_at",
-     "goal_progress_log", rows_progress, NULL, false, true, NULL, NULL, NULL, NULL},
+     "goal_progress_log", rows_progress, NULL, false, true, NULL, NULL, NULL, NULL, NULL, NULL},
     {"consent_grant",
      "member_id, id, version, effect, purpose, categories, conditions, non_commercial, "
      "not_for_profit_only, valid_from, valid_until, status, policy_version, created_at, "
@@ -1491,16 +1541,20 @@ static const struct table tables[] = {
      NULL, rows_grant, NULL, false, true, "consent_member_insert", "consent_member_rebuild()",
      "consent_member_add_members",
      "SELECT (SELECT count(*) FROM consent_member) = (SELECT count(*) FROM (SELECT DISTINCT"
-     " member_id, purpose FROM consent_grant WHERE status = 'active') x)"},
+     " member_id, purpose FROM consent_grant WHERE status = 'active') x)",
+     NULL, NULL},
     {"consent_event", "member_id, grant_id, version, event, at, receipt_id, receipt", NULL,
-     rows_event, NULL, false, false, NULL, NULL, NULL, NULL},
+     rows_event, NULL, false, false, NULL, NULL, NULL, NULL, NULL, NULL},
     {"symptom_entry",
      "member_id, id, symptom_id, custom_id, severity, recorded_at, duration_minutes, triggers, "
      "note, created_at, updated_at",
      "symptom_entry_log", rows_symptom, NULL, false, true, "symptom_entry_rollup_insert",
      "symptom_rollup_rebuild()", "symptom_rollup_add_members",
      "SELECT (SELECT count(*) FROM symptom_entry WHERE symptom_id IS NOT NULL) ="
-     " (SELECT coalesce(sum(n), 0) FROM symptom_week)"},
+     " (SELECT coalesce(sum(n), 0) FROM symptom_week)",
+     "symptom_entry_catalog_insert",
+     "SELECT count(*) FROM symptom_entry n WHERE n.symptom_id IS NOT NULL AND NOT EXISTS"
+     " (SELECT 1 FROM catalog_symptom c WHERE c.id = n.symptom_id)"},
 };
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
 
