@@ -580,8 +580,9 @@ static const char sql_fkeys[] =
     " AND d.classoid = 'pg_constraint'::regclass)"
     " ORDER BY k.conname";
 
-/* 0 when trigger tg of t exists and is enabled; -1 (reported) otherwise. */
-static int trigger_enabled(PGconn *conn, const struct table *t, const char *tg)
+/* 1 when trigger tg of t exists and is enabled; 0 when it does not exist and missing_ok; -1
+ * (reported) otherwise. */
+static int trigger_enabled(PGconn *conn, const struct table *t, const char *tg, bool missing_ok)
 {
     const char *params[] = {t->name, tg};
     PGresult *r = query_rows(conn,
@@ -590,6 +591,8 @@ static int trigger_enabled(PGconn *conn, const struct table *t, const char *tg)
                              2, params);
     int rc = -1;
     if (r && PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "O") == 0)
+        rc = 1;
+    else if (r && PQntuples(r) == 0 && missing_ok)
         rc = 0;
     else if (r)
         fprintf(stderr,
@@ -611,7 +614,7 @@ static int bulk_off(struct gen *g, struct bulk *b, const struct table *t)
 
     *b = (struct bulk){.t = t};
     if (t->trigger &&
-        (feed_trigger(g->conn, t, b->feed) < 0 || trigger_enabled(g->conn, t, b->feed) < 0))
+        (feed_trigger(g->conn, t, b->feed) < 0 || trigger_enabled(g->conn, t, b->feed, false) < 0))
         return -1;
     if (t->rollup) {
         const char *p[] = {t->name, t->rollup, t->rollup_rebuild};
@@ -632,7 +635,7 @@ static int bulk_off(struct gen *g, struct bulk *b, const struct table *t)
         }
         /* Without either (a schema before its migration) there is no rollup to keep. */
         if (trig) {
-            if (trigger_enabled(g->conn, t, t->rollup) < 0)
+            if (trigger_enabled(g->conn, t, t->rollup, false) < 0)
                 return -1;
             snprintf(b->rollup, sizeof(b->rollup), "%s", t->rollup);
         }
@@ -648,16 +651,8 @@ static int bulk_off(struct gen *g, struct bulk *b, const struct table *t)
     }
     if (t->check) {
         /* Without it (a schema before 0030) the foreign key it replaced is among the keys. */
-        const char *p[] = {t->name, t->check};
-        PGresult *r = query_rows(g->conn,
-                                 "SELECT count(*) FROM pg_trigger WHERE tgrelid = $1::regclass"
-                                 " AND tgname = $2 AND NOT tgisinternal",
-                                 2, p);
-        if (!r)
-            return -1;
-        bool has = strcmp(PQgetvalue(r, 0, 0), "1") == 0;
-        PQclear(r);
-        if (has && trigger_enabled(g->conn, t, t->check) < 0)
+        int has = trigger_enabled(g->conn, t, t->check, true);
+        if (has < 0)
             return -1;
         if (has)
             snprintf(b->check, sizeof(b->check), "%s", t->check);
