@@ -20,7 +20,7 @@
  *      schema 0014) and the catalog check (symptom_entry_catalog_insert, schema 0030, which keeps
  *      every COPY's rows in a transition table) are disabled; the secondary indexes (those backing
  *      no constraint) are dropped; the foreign keys are dropped. The definitions are read from
- * pg_indexes and pg_constraint first, so the loader puts back exactly what the schema had.
+ *      pg_indexes and pg_constraint first, so the loader puts back exactly what the schema had.
  *   2. J loaders (--jobs, 2 by default: one per core), each with its own connection, COPY disjoint
  *      member ranges at once. The primary key, CHECKs and the data-version trigger stay on. Since
  *      schema 0019 (0020) each chunk's symptom rollups (consent summary) are added in the

@@ -362,7 +362,7 @@ START_TEST(erase_wrong_passwords_are_throttled)
 }
 END_TEST
 
-/* The SQLSTATE of running q on c (borrowed text; "" on success). */
+/* The SQLSTATE of running q on c, written to out and returned ("" on success). */
 static const char *state_of(PGconn *c, const char *q, int n, const char *const *params, char out[6])
 {
     PGresult *r = PQexecParams(c, q, n, NULL, params, NULL, NULL, 0);
