@@ -598,7 +598,9 @@ void h_consent_patch(struct svc_req *req, struct svc_resp *resp)
         goto out;
     }
     if (in.nfields == 0 && !svc_v_failed(&v)) {
-        svc_problem(resp, 422, "nothing to change: give at least one field", NULL);
+        /* Named like any other invalid input, so a client can point at it. */
+        svc_v_error(&v, "body", "names no field to change: give at least one");
+        svc_v_problem(&v, resp);
         goto out;
     }
     if (check_with_db(req, resp, &v, &in, &now, &latest, &policy_ok) < 0)
