@@ -492,7 +492,7 @@ char *consent_jws_sign(EVP_PKEY *key, const char *kid, const json_t *payload)
 {
     unsigned char sig[ED25519_SIG_LEN];
     size_t siglen = sizeof(sig), inlen, slen;
-    json_t *header = NULL;
+    json_t *header = NULL, *check = NULL;
     char *hjson = NULL, *pjson = NULL, *input = NULL, *s64 = NULL, *jws = NULL;
     EVP_MD_CTX *ctx = NULL;
 
@@ -507,6 +507,9 @@ char *consent_jws_sign(EVP_PKEY *key, const char *kid, const json_t *payload)
     hjson = json_dumps(header, JSON_COMPACT);
     pjson = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
     if (hjson == NULL || pjson == NULL)
+        goto out;
+    /* Sign only what verify will accept back: it refuses a payload string holding U+0000. */
+    if ((check = json_loads(pjson, JSON_REJECT_DUPLICATES, NULL)) == NULL)
         goto out;
     input = join_b64(hjson, strlen(hjson), pjson, strlen(pjson));
     if (input == NULL)
@@ -532,6 +535,7 @@ char *consent_jws_sign(EVP_PKEY *key, const char *kid, const json_t *payload)
 out:
     EVP_MD_CTX_free(ctx);
     json_decref(header);
+    json_decref(check);
     free(hjson);
     free(pjson);
     free(input);

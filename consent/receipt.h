@@ -32,7 +32,8 @@ char *consent_key_public_pem(EVP_PKEY *key);
  * header {"alg":"EdDSA","typ":"JWT","kid":"<kid>"} in that order; payload =
  * json_dumps(payload, JSON_COMPACT|JSON_SORT_KEYS); base64url without padding. Returns a new
  * malloc'd string (caller frees), or NULL if key is not Ed25519, kid is NULL, empty or longer than
- * CONSENT_KID_MAX_LEN, payload is not an object, or the result would exceed CONSENT_JWS_MAX_LEN. */
+ * CONSENT_KID_MAX_LEN, payload is not an object or holds a string with U+0000 (which verify
+ * refuses), or the result would exceed CONSENT_JWS_MAX_LEN. */
 char *consent_jws_sign(EVP_PKEY *key, const char *kid, const json_t *payload);
 
 /* Verify a compact JWS and return its payload (new reference) or NULL if it is malformed or the

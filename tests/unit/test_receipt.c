@@ -468,6 +468,11 @@ START_TEST(test_sign_rejects)
     ck_assert_ptr_null(consent_jws_sign(key, "k", NULL));
     ck_assert_ptr_null(consent_jws_sign(key, "k", arr));
     ck_assert_ptr_null(consent_jws_sign(key, "bad\xff", obj)); /* not UTF-8 */
+    /* A string holding U+0000: verify would refuse the receipt, so it is never signed. */
+    json_t *nul = json_object();
+    json_object_set_new(nul, "s", json_stringn("a\0b", 3));
+    ck_assert_ptr_null(consent_jws_sign(key, "k", nul));
+    json_decref(nul);
 
     memset(kid, 'k', sizeof(kid) - 1);
     kid[CONSENT_KID_MAX_LEN + 1] = '\0';
