@@ -316,7 +316,7 @@ static void add_icd(struct fhir_codes *out, const char *code)
     }
     c[k] = '\0';
     if (!isalpha((unsigned char)c[0]) || !isalnum((unsigned char)c[1]) ||
-        !isalnum((unsigned char)c[2]) || (k > 3 && (k < 5 || k > 9)))
+        !isalnum((unsigned char)c[2]) || (k > 3 && (k < 5 || k > 8)))
         return;
     while (k >= 3) {
         add_icd_candidate(out, c);
