@@ -147,31 +147,6 @@ static void today(time_t now, char out[11])
         snprintf(out, 11, "9999-12-31");
 }
 
-static bool valid_utf8(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        int n = *p < 0x80             ? 0
-                : (*p & 0xe0) == 0xc0 ? 1
-                : (*p & 0xf0) == 0xe0 ? 2
-                : (*p & 0xf8) == 0xf0 ? 3
-                                      : -1;
-        if (n < 0 || (n == 1 && *p < 0xc2) || (n == 3 && *p > 0xf4))
-            return false;
-        unsigned cp = n ? *p & (0x3f >> n) : *p;
-        p++;
-        for (int i = 0; i < n; i++, p++) {
-            if ((*p & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (*p & 0x3f);
-        }
-        if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-            (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-            return false;
-    }
-    return true;
-}
-
 /* ---- the write context: validation errors and references still to check ---- */
 
 enum ref_kind {
@@ -1669,7 +1644,7 @@ static void catalog(struct svc_req *req, struct svc_resp *resp, int which)
     arg_limit(req, &v, LIST_DEFAULT, LIST_MAX, &limit);
     if (!q)
         q = "";
-    if (strlen(q) > CATALOG_QUERY_MAX || !valid_utf8(q))
+    if (strlen(q) > CATALOG_QUERY_MAX || !svc_valid_utf8(q))
         svc_v_error(&v, "q", "must be at most %d bytes of UTF-8", CATALOG_QUERY_MAX);
     if (svc_v_failed(&v)) {
         svc_v_problem(&v, resp);

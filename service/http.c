@@ -8,6 +8,7 @@
 #include "metrics.h"
 #include "router.h"
 #include "svc.h"
+#include "validate.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -40,6 +41,7 @@ struct request {
     char *body;
     size_t len, cap, limit;
     bool too_large;
+    bool nul_in_url; /* the raw target held %00: refused, whatever it decodes to */
     struct timespec start;
     /* Copied at hand-off, so that the pipeline never asks MHD from a handler thread. */
     char *method, *url;
@@ -251,6 +253,10 @@ static void dispatch(struct request *rq, struct svc_req *req, struct svc_resp *r
     char idem_hash[65] = "";
 
     svc_problem(resp, 500, NULL, NULL);
+    if (rq->nul_in_url) {
+        svc_problem(resp, 400, "the request URL holds an encoded NUL byte (%00)", NULL);
+        goto out;
+    }
     if (rq->match == SVC_MATCH_NOT_FOUND) {
         svc_problem(resp, 404, "no such resource", NULL);
         goto out;
@@ -263,6 +269,16 @@ static void dispatch(struct request *rq, struct svc_req *req, struct svc_resp *r
     if (rq->too_large) {
         svc_problem(resp, 413, "the request body is larger than this resource accepts", NULL);
         goto out;
+    }
+    /* Query values reach SQL as text, which PostgreSQL refuses unless it is UTF-8; a 422 naming
+     * the parameter, as for any other invalid query value. */
+    for (size_t i = 0; i < rq->nheaders; i++) {
+        const struct svc_kv *kv = &rq->headers[i];
+        if (kv->arg && (!svc_valid_utf8(kv->name) || (kv->value && !svc_valid_utf8(kv->value)))) {
+            svc_problem_field(resp, 422, svc_valid_utf8(kv->name) ? kv->name : "query",
+                              "must be UTF-8 text");
+            goto out;
+        }
     }
     if (rq->len > 0) {
         req->body = json_loadb(rq->body, rq->len, JSON_REJECT_DUPLICATES, &jerr);
@@ -316,8 +332,12 @@ static void dispatch(struct request *rq, struct svc_req *req, struct svc_resp *r
     }
     if (rq->route->flags & SVC_R_IDEMPOTENT && (idem_key = header(rq, "Idempotency-Key"))) {
         size_t klen = strlen(idem_key);
-        if (klen < 1 || klen > 200) {
-            svc_problem_field(resp, 400, "Idempotency-Key", "must be 1 to 200 characters");
+        bool visible = true;
+        for (const char *k = idem_key; *k; k++)
+            visible = visible && *k > 0x20 && *k < 0x7f;
+        if (klen < 1 || klen > 200 || !visible) {
+            svc_problem_field(resp, 400, "Idempotency-Key",
+                              "must be 1 to 200 visible ASCII characters");
             goto out;
         }
         /* The hash binds the key to this exact request. */
@@ -389,9 +409,11 @@ static struct MHD_Response *build_response(struct svc_resp *resp, const char *re
 /* The svc_req a handler sees, pointing into rq (which keeps owning everything). */
 static void request_init(struct request *rq, struct svc_req *req)
 {
-    *req = (struct svc_req){
-        .route = rq->route, .method = rq->method, .path = rq->url, .kv = rq->headers,
-        .nkv = rq->nheaders};
+    *req = (struct svc_req){.route = rq->route,
+                            .method = rq->method,
+                            .path = rq->url,
+                            .kv = rq->headers,
+                            .nkv = rq->nheaders};
     for (int i = 0; i < rq->nparams; i++)
         req->params[i] = rq->params[i];
     req->nparams = rq->nparams;
@@ -562,17 +584,35 @@ static enum MHD_Result hand_off(struct MHD_Connection *conn, struct request *rq,
     return queue_answer(conn, rq);
 }
 
+/* The raw request target, before MHD decodes it: "%00" decodes to a NUL that silently cuts the
+ * path or an argument short (DELETE .../<id>%00zz/doses/<dose> would act on .../<id>), so such a
+ * request is marked here and refused. The mark is the address of a static, not an allocation:
+ * on_completed is not promised for a request the access handler never saw. */
+static char nul_in_url_mark;
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    for (const char *p = uri ? strchr(uri, '%') : NULL; p; p = strchr(p + 1, '%'))
+        if (p[1] == '0' && p[2] == '0')
+            return &nul_in_url_mark;
+    return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls)
 {
     struct request *rq = *con_cls;
-    if (!rq) {
+    if (!rq || *con_cls == (void *)&nul_in_url_mark) {
+        bool nul = *con_cls != NULL;
         if (!(rq = calloc(1, sizeof(*rq))))
             return MHD_NO;
         clock_gettime(CLOCK_MONOTONIC, &rq->start);
         atomic_fetch_add(&inflight, 1);
         *con_cls = rq;
+        rq->nul_in_url = nul;
         rq->conn = conn;
         rq->match = svc_route_match(svc_routes, svc_nroutes, method, url, &rq->route, rq->params,
                                     &rq->nparams, rq->allow, sizeof(rq->allow));
@@ -623,8 +663,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     struct request *rq = *con_cls;
-    if (!rq)
+    if (!rq || *con_cls == (void *)&nul_in_url_mark) {
+        *con_cls = NULL;
         return;
+    }
     if (rq->response)
         MHD_destroy_response(rq->response);
     for (int i = 0; i < rq->nparams; i++)
@@ -675,8 +717,8 @@ int svc_http_start(void)
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)svc_cfg.max_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)svc_cfg.connection_timeout,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)svc_cfg.max_header, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
+        on_completed, NULL, MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_log, NULL, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
     if (!daemon_) {
         svc_log(LOG_ERROR, "cannot listen on %s", svc_cfg.listen);
         handlers_stop();

@@ -59,7 +59,8 @@ int svc_v_only(struct svc_v *v, const json_t *obj, const char *const *allowed)
     const char *key;
     json_t *val;
     int bad = 0;
-    json_object_foreach((json_t *)obj, key, val) {
+    json_object_foreach((json_t *)obj, key, val)
+    {
         bool ok = false;
         for (const char *const *a = allowed; *a && !ok; a++)
             ok = strcmp(*a, key) == 0;
@@ -159,8 +160,8 @@ int svc_v_int(struct svc_v *v, const json_t *obj, const char *key, bool required
     return SVC_V_OK;
 }
 
-int svc_v_num(struct svc_v *v, const json_t *obj, const char *key, bool required, double min, double max,
-              double *out)
+int svc_v_num(struct svc_v *v, const json_t *obj, const char *key, bool required, double min,
+              double max, double *out)
 {
     int rc;
     json_t *val = get(v, obj, key, required, &rc);
@@ -193,7 +194,8 @@ int svc_v_bool(struct svc_v *v, const json_t *obj, const char *key, bool require
     return SVC_V_OK;
 }
 
-int svc_v_categories(struct svc_v *v, const json_t *obj, const char *key, bool required, unsigned *out)
+int svc_v_categories(struct svc_v *v, const json_t *obj, const char *key, bool required,
+                     unsigned *out)
 {
     int rc;
     size_t bad = 0;
@@ -203,11 +205,15 @@ int svc_v_categories(struct svc_v *v, const json_t *obj, const char *key, bool r
     if (consent_categories_from_json(val, out, &bad) == 0)
         return SVC_V_OK;
     if (bad == (size_t)-1) {
-        svc_v_error(v, key, "must be a non-empty array of: demographics, conditions, symptoms, medications, goals");
+        svc_v_error(
+            v, key,
+            "must be a non-empty array of: demographics, conditions, symptoms, medications, goals");
     } else {
         char field[96];
         snprintf(field, sizeof(field), "%.60s[%zu]", key, bad);
-        svc_v_error(v, field, "must be one of demographics, conditions, symptoms, medications, goals, each once");
+        svc_v_error(
+            v, field,
+            "must be one of demographics, conditions, symptoms, medications, goals, each once");
     }
     return SVC_V_BAD;
 }
@@ -280,7 +286,11 @@ int svc_parse_time(const char *s, int64_t *epoch)
     }
     if (*p)
         return -1;
-    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = hh, .tm_min = mi,
+    struct tm tm = {.tm_year = y - 1900,
+                    .tm_mon = mo - 1,
+                    .tm_mday = d,
+                    .tm_hour = hh,
+                    .tm_min = mi,
                     .tm_sec = ss > 59 ? 59 : ss};
     *epoch = (int64_t)timegm(&tm) - off;
     return 0;
@@ -309,7 +319,8 @@ int svc_v_time(struct svc_v *v, const json_t *obj, const char *key, bool require
     if (rc != SVC_V_OK)
         return rc;
     if (svc_parse_time(s, epoch) < 0 || *epoch < -2208988800LL || *epoch > 7258118400LL) {
-        svc_v_error(v, key, "must be an RFC 3339 timestamp with an offset, e.g. 2026-11-21T08:30:00+01:00");
+        svc_v_error(v, key,
+                    "must be an RFC 3339 timestamp with an offset, e.g. 2026-11-21T08:30:00+01:00");
         return SVC_V_BAD;
     }
     snprintf(out, 40, "%s", s);
@@ -327,6 +338,31 @@ bool svc_is_uuid(const char *s)
         } else if (!isxdigit((unsigned char)s[i])) {
             return false;
         }
+    }
+    return true;
+}
+
+bool svc_valid_utf8(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        int n = *p < 0x80             ? 0
+                : (*p & 0xe0) == 0xc0 ? 1
+                : (*p & 0xf0) == 0xe0 ? 2
+                : (*p & 0xf8) == 0xf0 ? 3
+                                      : -1;
+        if (n < 0 || (n == 1 && *p < 0xc2) || (n == 3 && *p > 0xf4))
+            return false;
+        unsigned cp = n ? *p & (0x3f >> n) : *p;
+        p++;
+        for (int i = 0; i < n; i++, p++) {
+            if ((*p & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (*p & 0x3f);
+        }
+        if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+            (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+            return false;
     }
     return true;
 }
