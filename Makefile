@@ -45,7 +45,7 @@ fuzz:
 	@tests/fuzz/run.sh $(or $(FUZZ_SECONDS),600)
 
 format:
-	@clang-format -i service/*.[ch] consent/*.[ch] stats/*.[ch] tests/*/*.[ch]
+	@clang-format -i service/*.[ch] consent/*.[ch] stats/*.[ch] tests/*/*.[ch] bench/*.[ch]
 
 clean:
 	rm -rf $(BUILD) build-asan

@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libpq-dev postgresql postgresql-contrib libjansson-dev libgsl-dev
       libmicrohttpd-dev libssl-dev openssl check libcurl4-openssl-dev curl python3 python3-jsonschema
-      python3-yaml)
+      python3-yaml clang-format)
 if [ "${CC_BENCH_DEPS:-0}" = 1 ]; then pkgs+=(wrk gnuplot-nox); fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -43,8 +43,8 @@ static int unhex(const char *s, unsigned char *out, size_t n)
     return 0;
 }
 
-int svc_pbkdf2_sha256(const char *password, const unsigned char *salt, size_t saltlen, int iterations,
-                      unsigned char *key, size_t keylen)
+int svc_pbkdf2_sha256(const char *password, const unsigned char *salt, size_t saltlen,
+                      int iterations, unsigned char *key, size_t keylen)
 {
     int rc = -1;
     unsigned int iter = (unsigned int)iterations;
@@ -53,7 +53,8 @@ int svc_pbkdf2_sha256(const char *password, const unsigned char *salt, size_t sa
     if (!ctx)
         goto out;
     OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD, (void *)password, strlen(password)),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD, (void *)password,
+                                          strlen(password)),
         OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, saltlen),
         OSSL_PARAM_construct_uint(OSSL_KDF_PARAM_ITER, &iter),
         OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, "SHA256", 0),
@@ -81,12 +82,14 @@ int svc_password_hash(const char *password, int iterations, char out[SVC_HASH_MA
     return 0;
 }
 
-int svc_password_verify(const char *password, const char *stored, int iterations, bool *needs_rehash)
+int svc_password_verify(const char *password, const char *stored, int iterations,
+                        bool *needs_rehash)
 {
     unsigned char salt[SALT_LEN], want[KEY_LEN], got[KEY_LEN];
     char saltbuf[2 * SALT_LEN + 1], keybuf[2 * KEY_LEN + 1];
     int iter = 0, n = 0;
-    if (sscanf(stored, "pbkdf2-sha256$%d$%32[0-9a-f]$%64[0-9a-f]%n", &iter, saltbuf, keybuf, &n) != 3 ||
+    if (sscanf(stored, "pbkdf2-sha256$%d$%32[0-9a-f]$%64[0-9a-f]%n", &iter, saltbuf, keybuf, &n) !=
+            3 ||
         stored[n] != '\0' || iter < 1 || unhex(saltbuf, salt, SALT_LEN) < 0 ||
         unhex(keybuf, want, KEY_LEN) < 0)
         return -1;
@@ -101,7 +104,8 @@ int svc_password_verify(const char *password, const char *stored, int iterations
 
 int svc_token_new(char out[SVC_TOKEN_LEN + 1])
 {
-    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     unsigned char b[33] = {0};
     if (RAND_bytes(b, 32) != 1)
         return -1;

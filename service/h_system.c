@@ -22,7 +22,8 @@ void h_readyz(struct svc_req *req, struct svc_resp *resp)
     svc_header(resp, "Retry-After", "5");
     if (!req->db)
         goto out;
-    r = db_prep(req->db, "readyz", "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL);
+    r = db_prep(req->db, "readyz", "SELECT coalesce(max(version), 0) FROM schema_migrations", 0,
+                NULL);
     if (!r)
         goto out;
     int version = atoi(PQgetvalue(r, 0, 0));
@@ -52,12 +53,14 @@ void h_web(struct svc_req *req, struct svc_resp *resp)
     long len;
     svc_problem(resp, 404, "no web page is installed", NULL);
     snprintf(path, sizeof(path), "%s/index.html", svc_cfg.web_dir);
-    if (!(f = fopen(path, "rb")) || fseek(f, 0, SEEK_END) || (len = ftell(f)) < 0 || len > (4 << 20) ||
-        fseek(f, 0, SEEK_SET) || !(buf = malloc((size_t)len + 1)) || fread(buf, 1, (size_t)len, f) != (size_t)len)
+    if (!(f = fopen(path, "rb")) || fseek(f, 0, SEEK_END) || (len = ftell(f)) < 0 ||
+        len > (4 << 20) || fseek(f, 0, SEEK_SET) || !(buf = malloc((size_t)len + 1)) ||
+        fread(buf, 1, (size_t)len, f) != (size_t)len)
         goto out;
     svc_text(resp, 200, "text/html; charset=utf-8", buf, (size_t)len);
-    svc_header(resp, "Content-Security-Policy",
-               "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'");
+    svc_header(
+        resp, "Content-Security-Policy",
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'");
     buf = NULL;
 out:
     free(buf);

@@ -1062,7 +1062,8 @@ void h_trial_feasibility(struct svc_req *req, struct svc_resp *resp)
             svc_problem_db(resp, req->db);
         goto out;
     }
-    if (svc_research_session(req->db) < 0 || svc_trial_feasibility_raw(req->db, t, now, true, raw) < 0) {
+    if (svc_research_session(req->db) < 0 ||
+        svc_trial_feasibility_raw(req->db, t, now, true, raw) < 0) {
         svc_problem_db(resp, req->db);
         goto out;
     }

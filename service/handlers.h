@@ -45,8 +45,9 @@ void h_record_changes(struct svc_req *req, struct svc_resp *resp);
 void h_record_export(struct svc_req *req, struct svc_resp *resp);
 
 /* --- sync, portability and erasure (h_sync.c, h_fhir.c) --- */
-/* h_fhir.c: the member's record as a FHIR R4 Bundle (type collection). Callable from another handler
- * (GET /v1/me/export?format=fhir): it opens its own read-only snapshot unless a transaction is open. */
+/* h_fhir.c: the member's record as a FHIR R4 Bundle (type collection). Callable from another
+ * handler (GET /v1/me/export?format=fhir): it opens its own read-only snapshot unless a transaction
+ * is open. */
 void h_export_fhir(struct svc_req *req, struct svc_resp *resp);
 void h_import_fhir(struct svc_req *req, struct svc_resp *resp);
 /* h_erase.c: DELETE /v1/me. */
@@ -62,8 +63,8 @@ void h_consent_history(struct svc_req *req, struct svc_resp *resp);
 void h_consent_patch(struct svc_req *req, struct svc_resp *resp);
 void h_consent_withdraw(struct svc_req *req, struct svc_resp *resp);
 void h_data_uses(struct svc_req *req, struct svc_resp *resp);
-/* Load the consent receipt signing key (svc_cfg.key_file, created if missing). Call once in main before
- * threads start. Returns 0, or -1 after logging why. */
+/* Load the consent receipt signing key (svc_cfg.key_file, created if missing). Call once in main
+ * before threads start. Returns 0, or -1 after logging why. */
 int svc_consent_init(void);
 /* audit and shares */
 void h_admin_audit_list(struct svc_req *req, struct svc_resp *resp);

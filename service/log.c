@@ -45,16 +45,21 @@ void svc_log(int level, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     now_iso(t, sizeof(t));
-    emit(json_pack("{s:s, s:s, s:s}", "time", t, "level", names[level < 0 ? 0 : level > 3 ? 3 : level],
+    emit(json_pack("{s:s, s:s, s:s}", "time", t, "level",
+                   names[level < 0   ? 0
+                         : level > 3 ? 3
+                                     : level],
                    "msg", msg));
 }
 
-void svc_log_access(const char *method, const char *route, int status, double ms, const char *request_id)
+void svc_log_access(const char *method, const char *route, int status, double ms,
+                    const char *request_id)
 {
     if (log_level < LOG_INFO)
         return;
     char t[40];
     now_iso(t, sizeof(t));
-    emit(json_pack("{s:s, s:s, s:s, s:s, s:i, s:f, s:s}", "time", t, "level", "info", "method", method,
-                   "route", route, "status", status, "duration_ms", ms, "request_id", request_id));
+    emit(json_pack("{s:s, s:s, s:s, s:s, s:i, s:f, s:s}", "time", t, "level", "info", "method",
+                   method, "route", route, "status", status, "duration_ms", ms, "request_id",
+                   request_id));
 }

@@ -56,16 +56,17 @@ static int cmd_serve(void)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (db_pool_init(svc_cfg.database_url, svc_cfg.pool_size, svc_cfg.db_timeout, svc_cfg.statement_timeout) < 0 ||
-        svc_consent_init() < 0 ||
-        svc_metrics_init(svc_nroutes) < 0 || svc_http_start() < 0)
+    if (db_pool_init(svc_cfg.database_url, svc_cfg.pool_size, svc_cfg.db_timeout,
+                     svc_cfg.statement_timeout) < 0 ||
+        svc_consent_init() < 0 || svc_metrics_init(svc_nroutes) < 0 || svc_http_start() < 0)
         goto out;
     /* Wait for a stop signal; meanwhile hand memory freed after bursts back to the system, so a
      * flood of connections does not leave the process at its peak size. */
     struct timespec tick = {.tv_sec = 5};
     while ((sig = sigtimedwait(&set, NULL, &tick)) < 0)
         malloc_trim(0);
-    svc_log(LOG_INFO, "received %s; finishing in-flight requests", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    svc_log(LOG_INFO, "received %s; finishing in-flight requests",
+            sig == SIGTERM ? "SIGTERM" : "SIGINT");
     svc_http_stop();
     rc = 0;
 out:
@@ -93,7 +94,8 @@ static int cmd_admin_create(int argc, char **argv, int argi)
         else
             break;
     }
-    if (argi != argc || !email || !role || svc_role_parse(role) == 0 || strcmp(role, "member") == 0) {
+    if (argi != argc || !email || !role || svc_role_parse(role) == 0 ||
+        strcmp(role, "member") == 0) {
         usage(stderr);
         return 2;
     }
@@ -111,10 +113,11 @@ static int cmd_admin_create(int argc, char **argv, int argi)
     if (!(pg = db_connect_once(svc_cfg.database_url, 10)))
         goto out;
     const char *params[] = {email, name, role, hash};
-    r = PQexecParams(pg,
-                     "INSERT INTO account (email, display_name, role, password_hash) VALUES ($1, $2, $3, $4) "
-                     "RETURNING id",
-                     4, NULL, params, NULL, NULL, 0);
+    r = PQexecParams(
+        pg,
+        "INSERT INTO account (email, display_name, role, password_hash) VALUES ($1, $2, $3, $4) "
+        "RETURNING id",
+        4, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         fprintf(stderr, "carecommons: could not create the account: %s", PQerrorMessage(pg));
         goto out;

@@ -98,7 +98,8 @@ int svc_migrate(const char *url, const char *dir)
     if (exec(pg, "SET client_min_messages = warning", "setup") < 0 ||
         exec(pg, "SELECT pg_advisory_lock(7355608)", "lock") < 0 ||
         exec(pg,
-             "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text NOT NULL, "
+             "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text NOT "
+             "NULL, "
              "applied_at timestamptz NOT NULL DEFAULT now())",
              "bookkeeping") < 0)
         goto out;
@@ -109,7 +110,8 @@ int svc_migrate(const char *url, const char *dir)
     PQclear(r);
     r = NULL;
     if (n > 0 && current > m[n - 1].version) {
-        svc_log(LOG_ERROR, "the database schema (version %d) is newer than this server knows (%d); refusing",
+        svc_log(LOG_ERROR,
+                "the database schema (version %d) is newer than this server knows (%d); refusing",
                 current, m[n - 1].version);
         goto out;
     }
@@ -127,8 +129,9 @@ int svc_migrate(const char *url, const char *dir)
         int ok = exec(pg, "BEGIN", m[i].name) == 0 && exec(pg, sql, m[i].name) == 0;
         free(sql);
         if (ok) {
-            r = PQexecParams(pg, "INSERT INTO schema_migrations (version, name) VALUES ($1::int, $2)", 2, NULL,
-                             params, NULL, NULL, 0);
+            r = PQexecParams(pg,
+                             "INSERT INTO schema_migrations (version, name) VALUES ($1::int, $2)",
+                             2, NULL, params, NULL, NULL, 0);
             ok = PQresultStatus(r) == PGRES_COMMAND_OK;
             PQclear(r);
             r = NULL;

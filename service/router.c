@@ -57,9 +57,9 @@ static bool match_pattern(const char *pattern, char **seg, int nseg, char **para
     return i == nseg;
 }
 
-enum svc_match svc_route_match(const struct svc_route *table, size_t n, const char *method, const char *path,
-                               const struct svc_route **route, char **params, int *nparams, char *allow,
-                               size_t allowlen)
+enum svc_match svc_route_match(const struct svc_route *table, size_t n, const char *method,
+                               const char *path, const struct svc_route **route, char **params,
+                               int *nparams, char *allow, size_t allowlen)
 {
     char copy[MAX_PATH + 1];
     char *seg[MAX_SEGMENTS];
@@ -86,8 +86,8 @@ enum svc_match svc_route_match(const struct svc_route *table, size_t n, const ch
             *route = &table[i];
             return SVC_MATCH_OK;
         }
-        /* Literal segments win over parameters: a later {id} route must not shadow this path's methods,
-         * so collect every method whose pattern matches. */
+        /* Literal segments win over parameters: a later {id} route must not shadow this path's
+         * methods, so collect every method whose pattern matches. */
         if (allowlen && !strstr(allow, table[i].method)) {
             size_t used = strlen(allow);
             snprintf(allow + used, allowlen - used, "%s%s", used ? ", " : "", table[i].method);

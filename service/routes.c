@@ -1,5 +1,5 @@
-/* The route table: every endpoint in one place. Literal paths come before {id} patterns that would also
- * match them. */
+/* The route table: every endpoint in one place. Literal paths come before {id} patterns that would
+ * also match them. */
 #include "handlers.h"
 #include "router.h"
 
@@ -49,8 +49,8 @@ const struct svc_route svc_routes[] = {
     {"GET", "/v1/me/medications/{id}", h_medication_get, MEMBER, DB, 0},
     {"PATCH", "/v1/me/medications/{id}", h_medication_update, MEMBER, TX | BODY, 0},
     {"DELETE", "/v1/me/medications/{id}", h_medication_delete, MEMBER, TX, 0},
-    {"POST", "/v1/me/medications/{id}/doses", h_dose_create, MEMBER,
-     TX | BODY | SVC_R_IDEMPOTENT, 0},
+    {"POST", "/v1/me/medications/{id}/doses", h_dose_create, MEMBER, TX | BODY | SVC_R_IDEMPOTENT,
+     0},
     {"GET", "/v1/me/medications/{id}/doses", h_dose_list, MEMBER, DB, 0},
     {"GET", "/v1/me/medications/{id}/doses/{id}", h_dose_get, MEMBER, DB, 0},
     {"PATCH", "/v1/me/medications/{id}/doses/{id}", h_dose_update, MEMBER, TX | BODY, 0},
@@ -67,16 +67,16 @@ const struct svc_route svc_routes[] = {
     {"GET", "/v1/me/goals/{id}", h_goal_get, MEMBER, DB, 0},
     {"PATCH", "/v1/me/goals/{id}", h_goal_update, MEMBER, TX | BODY, 0},
     {"DELETE", "/v1/me/goals/{id}", h_goal_delete, MEMBER, TX, 0},
-    {"POST", "/v1/me/goals/{id}/progress", h_progress_create, MEMBER,
-     TX | BODY | SVC_R_IDEMPOTENT, 0},
+    {"POST", "/v1/me/goals/{id}/progress", h_progress_create, MEMBER, TX | BODY | SVC_R_IDEMPOTENT,
+     0},
     {"GET", "/v1/me/goals/{id}/progress", h_progress_list, MEMBER, DB, 0},
     {"GET", "/v1/me/goals/{id}/progress/{id}", h_progress_get, MEMBER, DB, 0},
     {"PATCH", "/v1/me/goals/{id}/progress/{id}", h_progress_update, MEMBER, TX | BODY, 0},
     {"DELETE", "/v1/me/goals/{id}/progress/{id}", h_progress_delete, MEMBER, TX, 0},
 
     /* --- sync, portability and erasure (h_sync.c, h_fhir.c) --- */
-    /* FHIR export and import (h_fhir.c); erasure (h_erase.c) runs its own transaction so that a wrong
-     * password's throttling mark survives. */
+    /* FHIR export and import (h_fhir.c); erasure (h_erase.c) runs its own transaction so that a
+     * wrong password's throttling mark survives. */
     {"GET", "/v1/me/export/fhir", h_export_fhir, MEMBER, DB, 0},
     {"POST", "/v1/me/import/fhir", h_import_fhir, MEMBER, TX | BODY, 20 * 1024 * 1024},
     {"DELETE", "/v1/me", h_erase_me, MEMBER, DB, 0},

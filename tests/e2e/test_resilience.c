@@ -1,4 +1,5 @@
-/* End-to-end: the database going away and coming back, graceful shutdown, and schema version checks. */
+/* End-to-end: the database going away and coming back, graceful shutdown, and schema version
+ * checks. */
 #include "harness.h"
 
 #include <stdlib.h>
@@ -83,23 +84,26 @@ START_TEST(sigterm_exits_cleanly_and_schema_guard)
     usleep(100000);
     kill(th_server_pid(), SIGTERM);
     long login_status = 0;
-    ck_assert_int_eq(read(fds[0], &login_status, sizeof(login_status)), (ssize_t)sizeof(login_status));
+    ck_assert_int_eq(read(fds[0], &login_status, sizeof(login_status)),
+                     (ssize_t)sizeof(login_status));
     waitpid(child, NULL, 0);
     ck_assert_int_eq(login_status, 200);
     ck_assert_int_eq(th_server_term(), 0);
     /* A database newer than the server knows: refuse to start. */
-    ck_assert_int_eq(th_sql_long("WITH i AS (INSERT INTO schema_migrations (version, name) VALUES (9999, "
-                                 "'9999_future.sql') RETURNING 1) SELECT count(*) FROM i",
-                                 0, NULL),
-                     1);
+    ck_assert_int_eq(
+        th_sql_long("WITH i AS (INSERT INTO schema_migrations (version, name) VALUES (9999, "
+                    "'9999_future.sql') RETURNING 1) SELECT count(*) FROM i",
+                    0, NULL),
+        1);
     ck_assert_int_ne(th_server_try_start(NULL), 0);
     char *log = th_server_log();
     ck_assert_ptr_nonnull(strstr(log, "newer than this server knows"));
     free(log);
-    ck_assert_int_eq(th_sql_long("WITH d AS (DELETE FROM schema_migrations WHERE version = 9999 RETURNING 1) "
-                                 "SELECT count(*) FROM d",
-                                 0, NULL),
-                     1);
+    ck_assert_int_eq(
+        th_sql_long("WITH d AS (DELETE FROM schema_migrations WHERE version = 9999 RETURNING 1) "
+                    "SELECT count(*) FROM d",
+                    0, NULL),
+        1);
     ck_assert_int_eq(th_server_try_start(NULL), 0);
     th_req("GET", "/readyz", NULL, NULL, NULL, &r);
     th_assert_status(&r, 200);
@@ -114,11 +118,14 @@ START_TEST(service_role_owns_nothing)
                                  "AND tableowner = 'carecommons'",
                                  0, NULL),
                      0);
-    ck_assert_int_eq(th_sql_long("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' "
-                                 "AND tableowner = 'cc_owner'",
-                                 0, NULL),
-                     th_sql_long("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", 0, NULL));
-    ck_assert_int_eq(th_sql_long("SELECT has_schema_privilege('carecommons', 'public', 'CREATE')::int", 0, NULL), 0);
+    ck_assert_int_eq(
+        th_sql_long("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' "
+                    "AND tableowner = 'cc_owner'",
+                    0, NULL),
+        th_sql_long("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", 0, NULL));
+    ck_assert_int_eq(
+        th_sql_long("SELECT has_schema_privilege('carecommons', 'public', 'CREATE')::int", 0, NULL),
+        0);
 }
 END_TEST
 
@@ -137,18 +144,20 @@ static int open_partial(int port)
 
 START_TEST(per_ip_connection_limit)
 {
-    static const char *const env[] = {"CARECOMMONS_MAX_PER_IP=2", "CARECOMMONS_CONNECTION_TIMEOUT=5", NULL};
+    static const char *const env[] = {"CARECOMMONS_MAX_PER_IP=2",
+                                      "CARECOMMONS_CONNECTION_TIMEOUT=5", NULL};
     th_server_restart(env);
     int port = atoi(strrchr(th_base_url(), ':') + 1);
     int a = open_partial(port), b = open_partial(port), c = open_partial(port);
-    /* The third connection from this address is closed at once: reading gives EOF, not a response. */
+    /* The third connection from this address is closed at once: reading gives EOF, not a response.
+     */
     char buf[64];
     struct timeval tv = {.tv_sec = 3};
     setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     errno = 0;
     ssize_t got = read(c, buf, sizeof(buf));
-    ck_assert_msg(got == 0 || (got < 0 && errno == ECONNRESET), "third connection: read %zd, errno %d", got,
-                  errno);
+    ck_assert_msg(got == 0 || (got < 0 && errno == ECONNRESET),
+                  "third connection: read %zd, errno %d", got, errno);
     /* The first two still get their answers. */
     const char *end = "\r\n";
     ck_assert_int_eq(write(a, end, 2), 2);

@@ -52,7 +52,8 @@ static int free_port(void)
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof(a);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) < 0)
         die("cannot find a free port: %s", strerror(errno));
     close(fd);
     return ntohs(a.sin_port);
@@ -61,7 +62,8 @@ static int free_port(void)
 static void pg_up(void)
 {
     char cmd[1024], line[1024];
-    snprintf(cmd, sizeof(cmd), "CC_PG_FSYNC=off %s/scripts/pg.sh up %s/pg %d", CC_SOURCE_DIR, th.dir, th.pg_port);
+    snprintf(cmd, sizeof(cmd), "CC_PG_FSYNC=off %s/scripts/pg.sh up %s/pg %d", CC_SOURCE_DIR,
+             th.dir, th.pg_port);
     FILE *p = popen(cmd, "r");
     if (!p)
         die("cannot run %s", cmd);
@@ -213,8 +215,8 @@ static bool sanitizer_findings(void)
 {
     char *log = th_server_log();
     const char *hit = NULL;
-    static const char *const marks[] = {"AddressSanitizer", "LeakSanitizer", "runtime error:",
-                                        "UndefinedBehaviorSanitizer"};
+    static const char *const marks[] = {"AddressSanitizer", "LeakSanitizer",
+                                        "runtime error:", "UndefinedBehaviorSanitizer"};
     for (size_t i = 0; log && !hit && i < sizeof(marks) / sizeof(marks[0]); i++)
         hit = strstr(log, marks[i]);
     if (hit)
@@ -231,7 +233,8 @@ void th_stop(void)
     th.started = false;
     server_down();
     bool findings = sanitizer_findings();
-    snprintf(cmd, sizeof(cmd), "%s/scripts/pg.sh stop %s/pg >/dev/null 2>&1", CC_SOURCE_DIR, th.dir);
+    snprintf(cmd, sizeof(cmd), "%s/scripts/pg.sh stop %s/pg >/dev/null 2>&1", CC_SOURCE_DIR,
+             th.dir);
     if (system(cmd) != 0)
         fprintf(stderr, "harness: stopping PostgreSQL failed\n");
     if (!getenv("CC_KEEP_TMP")) {
@@ -256,8 +259,8 @@ void th_pg_stop(void)
 void th_pg_start(void)
 {
     char cmd[600];
-    snprintf(cmd, sizeof(cmd), "CC_PG_FSYNC=off %s/scripts/pg.sh start %s/pg %d >/dev/null", CC_SOURCE_DIR,
-             th.dir, th.pg_port);
+    snprintf(cmd, sizeof(cmd), "CC_PG_FSYNC=off %s/scripts/pg.sh start %s/pg %d >/dev/null",
+             CC_SOURCE_DIR, th.dir, th.pg_port);
     ck_assert_int_eq(system(cmd), 0);
 }
 
@@ -277,7 +280,8 @@ int th_cli(const char *args, const char *stdin_text, char *out, size_t len)
     fputs(stdin_text ? stdin_text : "", f);
     fclose(f);
     snprintf(cmd, sizeof(cmd),
-             "CARECOMMONS_DATABASE_URL='%s' CARECOMMONS_MIGRATE_DATABASE_URL='%s' %s %s <%s 2>>%s/cli.log",
+             "CARECOMMONS_DATABASE_URL='%s' CARECOMMONS_MIGRATE_DATABASE_URL='%s' %s %s <%s "
+             "2>>%s/cli.log",
              th.app_url, th.owner_url, CC_SERVER_BIN, args, input, th.dir);
     FILE *p = popen(cmd, "r");
     if (!p)
@@ -347,8 +351,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *userp)
     return add;
 }
 
-static long request(const char *method, const char *path, const char *token, const char *body, size_t len,
-                    const char *const *extra, struct th_resp *out)
+static long request(const char *method, const char *path, const char *token, const char *body,
+                    size_t len, const char *const *extra, struct th_resp *out)
 {
     char url[2048], auth[256];
     struct sink s = {0};
@@ -398,7 +402,8 @@ long th_req(const char *method, const char *path, const char *token, const char 
     return request(method, path, token, body, body ? strlen(body) : 0, extra_headers, out);
 }
 
-long th_reqj(const char *method, const char *path, const char *token, json_t *body, struct th_resp *out)
+long th_reqj(const char *method, const char *path, const char *token, json_t *body,
+             struct th_resp *out)
 {
     char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
     long st = request(method, path, token, s, s ? strlen(s) : 0, NULL, out);
@@ -407,8 +412,8 @@ long th_reqj(const char *method, const char *path, const char *token, json_t *bo
     return st;
 }
 
-long th_req_raw(const char *method, const char *path, const char *token, const char *body, size_t len,
-                struct th_resp *out)
+long th_req_raw(const char *method, const char *path, const char *token, const char *body,
+                size_t len, struct th_resp *out)
 {
     return request(method, path, token, body, len, NULL, out);
 }
@@ -450,13 +455,15 @@ void th_unique_email(const char *prefix, char *out, size_t len)
 void th_register_login(const char *email, const char *password, char token[64], char id[37])
 {
     struct th_resp r;
-    json_t *b = json_pack("{s:s, s:s, s:s}", "email", email, "password", password, "display_name", "Test Member");
+    json_t *b = json_pack("{s:s, s:s, s:s}", "email", email, "password", password, "display_name",
+                          "Test Member");
     th_reqj("POST", "/v1/auth/register", NULL, b, &r);
     th_assert_status(&r, 201);
     if (id)
         snprintf(id, 37, "%s", json_string_value(json_object_get(r.json, "id")));
     th_resp_free(&r);
-    th_reqj("POST", "/v1/auth/login", NULL, json_pack("{s:s, s:s}", "email", email, "password", password), &r);
+    th_reqj("POST", "/v1/auth/login", NULL,
+            json_pack("{s:s, s:s}", "email", email, "password", password), &r);
     th_assert_status(&r, 200);
     snprintf(token, 64, "%s", json_string_value(json_object_get(r.json, "access_token")));
     th_resp_free(&r);
@@ -470,7 +477,8 @@ const char *th_owner_url(void)
 PGconn *th_db(void)
 {
     PGconn *c = PQconnectdb(th.super_url);
-    ck_assert_msg(PQstatus(c) == CONNECTION_OK, "superuser connection failed: %s", PQerrorMessage(c));
+    ck_assert_msg(PQstatus(c) == CONNECTION_OK, "superuser connection failed: %s",
+                  PQerrorMessage(c));
     return c;
 }
 
@@ -496,12 +504,13 @@ void th_account(const char *role, char token[64], char id[37])
     svc_sha256_hex(tok, strlen(tok), th_hash);
     PGconn *c = th_db();
     const char *p[] = {email, role, th.password_hash, th_hash};
-    PGresult *r = PQexecParams(c,
-                               "WITH a AS (INSERT INTO account (email, display_name, role, password_hash) "
-                               "VALUES ($1, 'Test ' || $2, $2, $3) RETURNING id) "
-                               "INSERT INTO session (token_hash, account_id, expires_at) "
-                               "SELECT $4, id, now() + interval '1 day' FROM a RETURNING account_id",
-                               4, NULL, p, NULL, NULL, 0);
+    PGresult *r =
+        PQexecParams(c,
+                     "WITH a AS (INSERT INTO account (email, display_name, role, password_hash) "
+                     "VALUES ($1, 'Test ' || $2, $2, $3) RETURNING id) "
+                     "INSERT INTO session (token_hash, account_id, expires_at) "
+                     "SELECT $4, id, now() + interval '1 day' FROM a RETURNING account_id",
+                     4, NULL, p, NULL, NULL, 0);
     ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "th_account: %s", PQerrorMessage(c));
     if (id)
         snprintf(id, 37, "%s", PQgetvalue(r, 0, 0));
@@ -516,7 +525,8 @@ const char *th_shared_data(void)
     struct stat st;
     snprintf(path, sizeof(path), "%s/../shared/data", CC_SOURCE_DIR);
     ck_assert_msg(stat(path, &st) == 0 && S_ISDIR(st.st_mode),
-                  "reference data not found at %s (the shared/ folder beside the repository)", path);
+                  "reference data not found at %s (the shared/ folder beside the repository)",
+                  path);
     return path;
 }
 

@@ -1,6 +1,7 @@
-/* End-to-end test harness: a throwaway PostgreSQL (scripts/pg.sh in a temp directory, free port), the
- * real carecommons binary on a free port, and an HTTP client (libcurl). Both are torn down at exit, also
- * when tests fail. Check runs each test in a forked child; only the process that started them stops them. */
+/* End-to-end test harness: a throwaway PostgreSQL (scripts/pg.sh in a temp directory, free port),
+ * the real carecommons binary on a free port, and an HTTP client (libcurl). Both are torn down at
+ * exit, also when tests fail. Check runs each test in a forked child; only the process that started
+ * them stops them. */
 #ifndef CC_HARNESS_H
 #define CC_HARNESS_H
 
@@ -14,14 +15,15 @@
 
 struct th_resp {
     long status;
-    char *body;       /* owned, NUL-terminated */
+    char *body; /* owned, NUL-terminated */
     size_t len;
-    json_t *json;     /* owned; NULL when the body is not JSON */
+    json_t *json; /* owned; NULL when the body is not JSON */
     char headers[8192];
 };
 
-/* Start PostgreSQL and the server once per process (idempotent). Extra environment for the server as
- * "NAME=value" strings, NULL-terminated (may be NULL). Aborts the test run with a message on failure. */
+/* Start PostgreSQL and the server once per process (idempotent). Extra environment for the server
+ * as "NAME=value" strings, NULL-terminated (may be NULL). Aborts the test run with a message on
+ * failure. */
 void th_start(const char *const *extra_env);
 void th_stop(void);
 /* Stop / start only the database (same port and data), or restart the server. */
@@ -35,8 +37,9 @@ int th_server_term(void);
 /* The server's process id (0 when it is not running). */
 int th_server_pid(void);
 const char *th_base_url(void);
-/* Run the carecommons binary with the server's database settings: `carecommons <args>` with stdin_text
- * on standard input. Its standard output goes to out (up to len bytes). Returns its exit status. */
+/* Run the carecommons binary with the server's database settings: `carecommons <args>` with
+ * stdin_text on standard input. Its standard output goes to out (up to len bytes). Returns its exit
+ * status. */
 int th_cli(const char *args, const char *stdin_text, char *out, size_t len);
 const char *th_tmpdir(void);
 /* The server's log so far: a new malloc'd string. */
@@ -46,16 +49,18 @@ char *th_server_log(void);
 long th_req(const char *method, const char *path, const char *token, const char *body,
             const char *const *extra_headers, struct th_resp *out);
 /* JSON body (stolen). */
-long th_reqj(const char *method, const char *path, const char *token, json_t *body, struct th_resp *out);
+long th_reqj(const char *method, const char *path, const char *token, json_t *body,
+             struct th_resp *out);
 /* Raw bytes with explicit length (for invalid UTF-8 and oversized bodies). */
-long th_req_raw(const char *method, const char *path, const char *token, const char *body, size_t len,
-                struct th_resp *out);
+long th_req_raw(const char *method, const char *path, const char *token, const char *body,
+                size_t len, struct th_resp *out);
 void th_resp_free(struct th_resp *r);
 /* Header value from a response (copied into buf) or NULL. Case-insensitive name. */
 const char *th_header(const struct th_resp *r, const char *name, char *buf, size_t len);
 
 /* Accounts. th_register_login goes through the API; th_account makes one directly in SQL (fast: a
- * precomputed password hash and a session row) and returns the token (static buffer per call slot). */
+ * precomputed password hash and a session row) and returns the token (static buffer per call slot).
+ */
 void th_register_login(const char *email, const char *password, char token[64], char id[37]);
 void th_account(const char *role, char token[64], char id[37]);
 /* Unique email for this process and call. */
@@ -77,8 +82,8 @@ json_t *th_json(const char *text);
 json_t *th_must(long want, const char *method, const char *path, const char *token, json_t *body);
 
 /* Convenience asserts. */
-#define th_assert_status(resp, want)                                                                        \
-    ck_assert_msg((resp)->status == (long)(want), "status %ld, want %ld; body: %s", (resp)->status, (long)(want),       \
-                  (resp)->body ? (resp)->body : "")
+#define th_assert_status(resp, want)                                                               \
+    ck_assert_msg((resp)->status == (long)(want), "status %ld, want %ld; body: %s",                \
+                  (resp)->status, (long)(want), (resp)->body ? (resp)->body : "")
 
 #endif
