@@ -2063,7 +2063,7 @@ START_TEST(mutate_url)
 {
     struct route r = {.method = urls[_i].method, .pattern = urls[_i].pattern};
     struct run u = {.r = &r};
-    char what[300], path[2100], query[2100], url[4200], seg[64], name[160], hist[512];
+    char what[300], path[2100], query[2100], url[4200], seg[80], name[160], hist[512];
     struct qs q;
     double t0 = now_s();
 
