@@ -32,24 +32,6 @@ static int parse_limit(const struct svc_req *req, struct svc_v *v)
     return (int)n;
 }
 
-/* An RFC 3339 query argument, upper-cased for PostgreSQL ('t' and 'z' are valid RFC 3339) into out.
- * Returns out, or NULL when absent or invalid (an error recorded). */
-static const char *time_arg(const struct svc_req *req, struct svc_v *v, const char *name,
-                            char out[40], int64_t *epoch)
-{
-    const char *s = svc_arg(req, name);
-    if (!s)
-        return NULL;
-    if (strlen(s) >= 40 || svc_parse_time(s, epoch) < 0) {
-        svc_v_error(v, name, "must be an RFC 3339 timestamp with an offset");
-        return NULL;
-    }
-    for (size_t i = 0; s[i]; i++)
-        out[i] = (char)toupper((unsigned char)s[i]);
-    out[strlen(s)] = '\0';
-    return out;
-}
-
 static json_t *nullable(PGresult *r, int row, int col)
 {
     return PQgetisnull(r, row, col) ? json_null() : json_string(PQgetvalue(r, row, col));
@@ -107,8 +89,8 @@ void h_admin_audit_list(struct svc_req *req, struct svc_resp *resp)
     const char *action = svc_arg(req, "action");
     if (action && (strlen(action) < 1 || strlen(action) > 64))
         svc_v_error(&v, "action", "must be 1 to 64 characters");
-    from_p = time_arg(req, &v, "from", from, &from_e);
-    to_p = time_arg(req, &v, "to", to, &to_e);
+    from_p = svc_v_arg_time(req, &v, "from", from, &from_e) && from[0] ? from : NULL;
+    to_p = svc_v_arg_time(req, &v, "to", to, &to_e) && to[0] ? to : NULL;
     if (from_p && to_p && to_e < from_e)
         svc_v_error(&v, "to", "must not be before from");
     if (svc_v_failed(&v)) {

@@ -1407,27 +1407,6 @@ static bool arg_limit(struct svc_req *req, struct svc_v *v, int def, int max, in
     return true;
 }
 
-static bool arg_time(struct svc_req *req, struct svc_v *v, const char *name, char out[40],
-                     int64_t *epoch)
-{
-    const char *s = svc_arg(req, name);
-    out[0] = '\0';
-    if (!s)
-        return true;
-    size_t n = strlen(s);
-    if (n >= 40 || svc_parse_time(s, epoch) < 0 || *epoch < -2208988800LL ||
-        *epoch > 7258118400LL ||
-        (s[n - 1] != 'Z' && s[n - 1] != 'z' && strcmp(s + n - 5, "14:00") > 0)) {
-        svc_v_error(v, name, "must be an RFC 3339 timestamp with an offset (write + as %%2B)");
-        return false;
-    }
-    snprintf(out, 40, "%s", s);
-    for (size_t i = 0; i < n; i++)
-        if (out[i] == 't' || out[i] == 'z')
-            out[i] = (char)(out[i] - 32);
-    return true;
-}
-
 static void list(struct svc_req *req, struct svc_resp *resp, const struct resource *res)
 {
     struct svc_v v;
@@ -1445,8 +1424,8 @@ static void list(struct svc_req *req, struct svc_resp *resp, const struct resour
         goto out;
     }
     arg_limit(req, &v, LIST_DEFAULT, LIST_MAX, &limit);
-    bool hf = arg_time(req, &v, "from", from, &efrom) && from[0];
-    bool ht = arg_time(req, &v, "to", to, &eto) && to[0];
+    bool hf = svc_v_arg_time(req, &v, "from", from, &efrom) && from[0];
+    bool ht = svc_v_arg_time(req, &v, "to", to, &eto) && to[0];
     if (hf && ht && eto < efrom)
         svc_v_error(&v, "to", "must not be before from");
     if (cursor) {

@@ -366,3 +366,24 @@ bool svc_valid_utf8(const char *s)
     }
     return true;
 }
+
+bool svc_v_arg_time(const struct svc_req *req, struct svc_v *v, const char *name, char out[40],
+                    int64_t *epoch)
+{
+    const char *s = svc_arg(req, name);
+    out[0] = '\0';
+    if (!s)
+        return true;
+    size_t n = strlen(s);
+    if (n >= 40 || svc_parse_time(s, epoch) < 0 || *epoch < -2208988800LL ||
+        *epoch > 7258118400LL ||
+        (s[n - 1] != 'Z' && s[n - 1] != 'z' && strcmp(s + n - 5, "14:00") > 0)) {
+        svc_v_error(v, name, "must be an RFC 3339 timestamp with an offset (write + as %%2B)");
+        return false;
+    }
+    snprintf(out, 40, "%s", s);
+    for (size_t i = 0; i < n; i++)
+        if (out[i] == 't' || out[i] == 'z')
+            out[i] = (char)(out[i] - 32);
+    return true;
+}
