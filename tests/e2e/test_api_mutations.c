@@ -1194,6 +1194,38 @@ static double now_s(void)
     return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
 }
 
+static void hist_of(const struct run *u, char *out, size_t cap)
+{
+    int o = 0;
+    out[0] = '\0';
+    for (int s = 0; s < 600; s++)
+        if (u->statuses[s])
+            o += snprintf(out + o, cap - (size_t)o, " %d:%d", s, u->statuses[s]);
+}
+
+/* The end of one route's run: the row count of a creating route is the count before plus its 2xx
+ * creations (nothing else was written), its status counts go to stderr, and no promise broke. */
+static void finish(struct run *u, struct route *r, const char *part, double t0, long count_before)
+{
+    char hist[512];
+
+    if (r->count_sql) {
+        long after = th_sql_long(r->count_sql, r->arg[0] ? 1 : 0, (const char *const[]){r->arg});
+        ck_assert_msg(after == count_before + u->ncreated,
+                      "%s %s: %ld rows after, want %ld before + %d created", r->method, r->pattern,
+                      after, count_before, u->ncreated);
+    }
+    hist_of(u, hist, sizeof(hist));
+    fprintf(stderr, "%-10s %-6s %-44s %4d requests (%s ) in %.2f s, %d failing\n", part, r->method,
+            r->pattern, u->nreq, hist, now_s() - t0, u->nfail);
+    PQfinish(u->db);
+    u->db = NULL;
+    free(r->body);
+    r->body = NULL;
+    ck_assert_msg(u->nfail == 0, "%s %s: %d of %d requests broke a promise; first: %s", r->method,
+                  r->pattern, u->nfail, u->nreq, u->first);
+}
+
 START_TEST(mutate_route)
 {
     struct route r = {.method = routes[_i].method, .pattern = routes[_i].pattern};
@@ -1316,27 +1348,9 @@ START_TEST(mutate_route)
     }
     free(flipped);
 
-    /* The creations and nothing else. */
-    if (r.count_sql) {
-        long count_after = th_sql_long(r.count_sql, r.arg[0] ? 1 : 0, (const char *const[]){r.arg});
-        ck_assert_msg(count_after == count_before + u.ncreated,
-                      "%s %s: %ld rows after, want %ld before + %d created (%ld answers)", r.method,
-                      r.pattern, count_after, count_before, u.ncreated, (long)r.created_status);
-    }
-
-    char hist[512];
-    int o = 0;
-    for (int s = 0; s < 600; s++)
-        if (u.statuses[s])
-            o += snprintf(hist + o, sizeof(hist) - (size_t)o, " %d:%d", s, u.statuses[s]);
-    fprintf(stderr, "mutations: %-6s %-44s %4d requests (%s ) in %.2f s, %d failing\n", r.method,
-            r.pattern, u.nreq, hist, now_s() - t0, u.nfail);
-    PQfinish(u.db);
     json_decref(root);
     free(valid);
-    free(r.body);
-    ck_assert_msg(u.nfail == 0, "%s %s: %d of %d mutated requests broke a promise; first: %s",
-                  r.method, r.pattern, u.nfail, u.nreq, u.first);
+    finish(&u, &r, "mutations:", t0, count_before);
 }
 END_TEST
 
@@ -2050,20 +2064,11 @@ static void fresh_id(char out[64], bool token)
     }
 }
 
-static void hist_of(const struct run *u, char *out, size_t cap)
-{
-    int o = 0;
-    out[0] = '\0';
-    for (int s = 0; s < 600; s++)
-        if (u->statuses[s])
-            o += snprintf(out + o, cap - (size_t)o, " %d:%d", s, u->statuses[s]);
-}
-
 START_TEST(mutate_url)
 {
     struct route r = {.method = urls[_i].method, .pattern = urls[_i].pattern};
     struct run u = {.r = &r};
-    char what[300], path[2100], query[2100], url[4200], seg[80], name[160], hist[512];
+    char what[300], path[2100], query[2100], url[4200], seg[80], name[160];
     struct qs q;
     double t0 = now_s();
 
@@ -2216,13 +2221,7 @@ START_TEST(mutate_url)
         free(longs);
     }
 
-    hist_of(&u, hist, sizeof(hist));
-    fprintf(stderr, "urls:      %-6s %-44s %4d requests (%s ) in %.2f s, %d failing\n", r.method,
-            r.pattern, u.nreq, hist, now_s() - t0, u.nfail);
-    PQfinish(u.db);
-    free(r.body);
-    ck_assert_msg(u.nfail == 0, "%s %s: %d of %d requests broke a promise; first: %s", r.method,
-                  r.pattern, u.nfail, u.nreq, u.first);
+    finish(&u, &r, "urls:", t0, 0);
 }
 END_TEST
 
@@ -2277,7 +2276,7 @@ START_TEST(mutate_headers)
 {
     struct route r = {.method = hroutes[_i].method, .pattern = hroutes[_i].pattern};
     struct run u = {.r = &r};
-    char wrong[64], bad[160], hist[512], what[160];
+    char wrong[64], bad[160], what[160];
     const char *list[102];
     double t0 = now_s();
 
@@ -2390,19 +2389,7 @@ START_TEST(mutate_headers)
     send_h(&u, "an Idempotency-Key with a \\xff byte", r.token,
            (const char *const[]){"Idempotency-Key: key-\xff", NULL}, 0);
 
-    if (r.count_sql) {
-        long count_after = th_sql_long(r.count_sql, r.arg[0] ? 1 : 0, (const char *const[]){r.arg});
-        ck_assert_msg(count_after == count_before + u.ncreated,
-                      "%s %s: %ld rows after, want %ld before + %d created", r.method, r.pattern,
-                      count_after, count_before, u.ncreated);
-    }
-    hist_of(&u, hist, sizeof(hist));
-    fprintf(stderr, "headers:   %-6s %-44s %4d requests (%s ) in %.2f s, %d failing\n", r.method,
-            r.pattern, u.nreq, hist, now_s() - t0, u.nfail);
-    PQfinish(u.db);
-    free(r.body);
-    ck_assert_msg(u.nfail == 0, "%s %s: %d of %d requests broke a promise; first: %s", r.method,
-                  r.pattern, u.nfail, u.nreq, u.first);
+    finish(&u, &r, "headers:", t0, count_before);
 }
 END_TEST
 
