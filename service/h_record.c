@@ -1623,8 +1623,9 @@ static void catalog(struct svc_req *req, struct svc_resp *resp, int which)
     arg_limit(req, &v, LIST_DEFAULT, LIST_MAX, &limit);
     if (!q)
         q = "";
-    if (strlen(q) > CATALOG_QUERY_MAX || !svc_valid_utf8(q))
-        svc_v_error(&v, "q", "must be at most %d bytes of UTF-8", CATALOG_QUERY_MAX);
+    /* Query values are UTF-8 by the time a handler runs (http.c). */
+    if (strlen(q) > CATALOG_QUERY_MAX)
+        svc_v_error(&v, "q", "must be at most %d bytes", CATALOG_QUERY_MAX);
     if (svc_v_failed(&v)) {
         svc_v_problem(&v, resp);
         goto out;
