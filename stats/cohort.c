@@ -1815,11 +1815,13 @@ int stats_cohort_consent_sql(struct stats_sql *out, const char *facts_alias, con
     np0 = out->nparams;
     snprintf(cats, sizeof(cats), "%u", categories);
     snprintf(when, sizeof(when), "%lld", (long long)at);
+    /* No summary row, no active grant of the purpose: never permitted. Said outright so that a
+     * population reads only members with one (schema 0031's partial indexes). */
     if (stats_sql_append(out,
-                         "coalesce(consent_facts_fast(%s.%c_masks, %s.%c_from, %s.%c_until, "
-                         "%s.%c_conds, '%s', ",
+                         "(%s.%c_masks IS NOT NULL AND coalesce(consent_facts_fast(%s.%c_masks, "
+                         "%s.%c_from, %s.%c_until, %s.%c_conds, '%s', ",
                          facts_alias, col, facts_alias, col, facts_alias, col, facts_alias, col,
-                         purpose) < 0)
+                         facts_alias, col, purpose) < 0)
         goto out;
     /* The use's arguments, each value once as a parameter; the grants' part repeats this text. */
     from = out->len;
@@ -1837,11 +1839,11 @@ int stats_cohort_consent_sql(struct stats_sql *out, const char *facts_alias, con
         goto out;
     memcpy(args, out->text + from, out->len - from);
     args[out->len - from] = '\0';
-    if (parallel ? stats_sql_append(out, "), consent_permits(%s.member_id, '%s', %s), false)",
+    if (parallel ? stats_sql_append(out, "), consent_permits(%s.member_id, '%s', %s), false))",
                                     facts_alias, purpose, args) < 0
                  : stats_sql_append(out,
                                     "), (SELECT coh_p FROM consent_permits_rows(%s.member_id, "
-                                    "'%s', %s) coh_p), false)",
+                                    "'%s', %s) coh_p), false))",
                                     facts_alias, purpose, args) < 0)
         goto out;
     rc = 0;

@@ -674,10 +674,12 @@ static int pop_cte(struct bld *b, const struct stats_population *pop)
             return -1;
         /* Inlined, not a CTE scan: the planner then sees the table's statistics (a CTE's
          * distinct count is a guess of 200) and may run the measure in parallel workers. */
-        EMIT("WITH pop AS NOT MATERIALIZED (SELECT member_id, birth_year, sex_at_birth, country "
-             "FROM ");
-        EMIT("%s", pop->table);
-        EMIT(")");
+        if (pop->members_only)
+            EMIT("WITH pop AS NOT MATERIALIZED (SELECT member_id FROM %s)", pop->table);
+        else
+            EMIT("WITH pop AS NOT MATERIALIZED (SELECT member_id, birth_year, sex_at_birth, "
+                 "country FROM %s)",
+                 pop->table);
         return 0;
     }
     if (!pop->cohort || pop->categories < 1 || pop->categories > 31 || !focus_ok(pop))
@@ -1059,13 +1061,24 @@ int stats_population_table_sql(const struct stats_population *pop, const char *t
                                    : "CREATE UNLOGGED TABLE %s AS ",
                          table) < 0 ||
         pop_cte(b, &fresh) < 0 ||
-        stats_sql_append(out, " SELECT member_id, birth_year, sex_at_birth, country FROM pop") < 0)
+        stats_sql_append(out,
+                         pop->members_only
+                             ? " SELECT member_id FROM pop"
+                             : " SELECT member_id, birth_year, sex_at_birth, country FROM pop") < 0)
         goto out;
     rc = 0;
 out:
     if (rc < 0)
         stats_sql_truncate(out, len0, np0);
     return rc;
+}
+
+bool stats_measures_read_demographics(const struct stats_measure *m, size_t n)
+{
+    for (size_t i = 0; m && i < n; i++)
+        if (m[i].type == STATS_M_BREAKDOWN)
+            return true;
+    return false;
 }
 
 int stats_measure_sql(const struct stats_measure *m, const struct stats_population *pop,
@@ -1087,7 +1100,7 @@ int stats_measure_sql(const struct stats_measure *m, const struct stats_populati
         rc = sql_count(b);
         break;
     case STATS_M_BREAKDOWN:
-        rc = sql_breakdown(b, m, pop->now);
+        rc = pop->table && pop->members_only ? -1 : sql_breakdown(b, m, pop->now);
         break;
     case STATS_M_SYMPTOM_DISTRIBUTION:
         rc = sql_distribution(b, m, pop->now);

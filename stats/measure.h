@@ -107,17 +107,23 @@ struct stats_population {
      * server, never input; see stats_population_table_sql) and every query reads it instead of
      * recomputing consent and cohort. */
     const char *table;
+    /* The table holds member_id alone: no measure of the request reads demographics (see
+     * stats_measures_read_demographics). A breakdown over such a table is refused. */
+    bool members_only;
 };
+
+/* Whether any of m[0..n-1] reads the population's demographics (a breakdown). */
+bool stats_measures_read_demographics(const struct stats_measure *m, size_t n);
 
 /* Append "WITH pop AS (...) SELECT member_id FROM pop": one row per member counted. Returns 0,
  * or -1 (bad arguments, out of memory) leaving out as it was. */
 int stats_population_sql(const struct stats_population *pop, struct stats_sql *out);
 
 /* Append "CREATE TEMP TABLE <table> ON COMMIT DROP AS ..." (temporary) or "CREATE UNLOGGED TABLE
- * <table> AS ..." holding the population (member_id, birth_year, sex_at_birth, country), computed
- * once per request. Parallel workers can read only the second; its creator drops it. table: a
- * lower-case identifier from code ([a-z_][a-z0-9_]*, optionally schema-qualified). Same return as
- * above. */
+ * <table> AS ..." holding the population (member_id, birth_year, sex_at_birth, country; member_id
+ * alone when pop->members_only), computed once per request. Parallel workers can read only the
+ * second; its creator drops it. table: a lower-case identifier from code ([a-z_][a-z0-9_]*,
+ * optionally schema-qualified). Same return as above. */
 int stats_population_table_sql(const struct stats_population *pop, const char *table,
                                bool temporary, struct stats_sql *out);
 

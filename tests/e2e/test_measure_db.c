@@ -468,8 +468,10 @@ static json_t *run(const struct stats_measure *m, const struct stats_population 
     stats_raw_init(&raw);
     stats_raw_init(&mat_raw);
     raw_of(m, pop, &raw);
+    /* As the server does it: member ids alone unless the measure reads demographics. */
+    mat.members_only = !stats_measures_read_demographics(m, 1);
     stats_sql_init(&sql);
-    ck_assert_int_eq(stats_population_table_sql(pop, "cc_mat_pop", false, &sql), 0);
+    ck_assert_int_eq(stats_population_table_sql(&mat, "cc_mat_pop", false, &sql), 0);
     PGresult *r = PQexecParams(conn, sql.text, sql.nparams, NULL, (const char *const *)sql.params,
                                NULL, NULL, 0);
     ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQerrorMessage(conn));

@@ -1029,11 +1029,12 @@ START_TEST(test_consent_sql)
                                               "{asthma}", 1700000000, false),
                      0);
     ck_assert_str_eq(sql.text,
-                     "x $1 coalesce(consent_facts_fast(f.t_masks, f.t_from, f.t_until, f.t_conds, "
+                     "x $1 (f.t_masks IS NOT NULL AND coalesce(consent_facts_fast(f.t_masks, "
+                     "f.t_from, f.t_until, f.t_conds, "
                      "'trial_recruitment', $2::int, $3::boolean, $4::boolean, $5::text[], "
                      "to_timestamp($6::bigint)), (SELECT coh_p FROM consent_permits_rows("
                      "f.member_id, 'trial_recruitment', $2::int, $3::boolean, $4::boolean, "
-                     "$5::text[], to_timestamp($6::bigint)) coh_p), false)");
+                     "$5::text[], to_timestamp($6::bigint)) coh_p), false))");
     ck_assert_int_eq(sql.nparams, 6);
     const char *want[] = {"before", "15", "t", "f", "{asthma}", "1700000000"};
     for (int i = 0; i < 6; i++)
@@ -1043,10 +1044,11 @@ START_TEST(test_consent_sql)
     ck_assert_int_eq(
         stats_cohort_consent_sql(&sql, "mf", "research", 1, false, true, "{}", -1, true), 0);
     /* Parallel: the grants by a (parallel-safe) function call. */
-    ck_assert_str_eq(sql.text, "x $1coalesce(consent_facts_fast(mf.r_masks, mf.r_from, mf.r_until, "
+    ck_assert_str_eq(sql.text, "x $1(mf.r_masks IS NOT NULL AND coalesce(consent_facts_fast("
+                               "mf.r_masks, mf.r_from, mf.r_until, "
                                "mf.r_conds, 'research', $2::int, $3::boolean, $4::boolean, "
                                "$5::text[], now()), consent_permits(mf.member_id, 'research', "
-                               "$2::int, $3::boolean, $4::boolean, $5::text[], now()), false)");
+                               "$2::int, $3::boolean, $4::boolean, $5::text[], now()), false))");
     ck_assert_int_eq(sql.nparams, 5);
     stats_sql_truncate(&sql, 4, 1);
 

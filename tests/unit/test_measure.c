@@ -1163,12 +1163,13 @@ START_TEST(sql_builders)
     ck_assert_ptr_nonnull(
         strstr(sql.text, "FROM member_facts f WHERE (COALESCE(f.sex_at_birth = $1"));
     /* No costly criterion: no fence, and the parallel-safe consent form. */
-    ck_assert_ptr_nonnull(strstr(sql.text, "coalesce(consent_facts_fast(f.r_masks, f.r_from, "
+    ck_assert_ptr_nonnull(strstr(sql.text, "(f.r_masks IS NOT NULL AND "
+                                           "coalesce(consent_facts_fast(f.r_masks, f.r_from, "
                                            "f.r_until, f.r_conds, 'research', $2::int, "
                                            "$3::boolean, $4::boolean, $5::text[], now()), "
                                            "consent_permits(f.member_id, 'research', $2::int, "
                                            "$3::boolean, $4::boolean, $5::text[], now()), "
-                                           "false)) x)"));
+                                           "false))) x)"));
     ck_assert_ptr_null(strstr(sql.text, "OFFSET"));
     ck_assert_ptr_null(strstr(sql.text, "consent_permits_rows"));
     ck_assert_ptr_nonnull(strstr(sql.text, " SELECT member_id FROM pop"));
@@ -1195,7 +1196,7 @@ START_TEST(sql_builders)
                                            "$3::boolean, $4::boolean, $5::text[], now()), "
                                            "(SELECT coh_p FROM consent_permits_rows(f.member_id, "
                                            "'research', $2::int, $3::boolean, $4::boolean, "
-                                           "$5::text[], now()) coh_p), false) OFFSET 0) x WHERE "
+                                           "$5::text[], now()) coh_p), false)) OFFSET 0) x WHERE "
                                            "(((SELECT count(*) FROM symptom_entry coh_s"));
     ck_assert_ptr_null(strstr(sql.text, "consent_permits("));
     stats_sql_free(&sql);
@@ -1309,6 +1310,32 @@ START_TEST(sql_builders)
     ck_assert_int_eq(stats_population_table_sql(&pop, "research_work.pop_4242", false, &sql), 0);
     create = "CREATE UNLOGGED TABLE research_work.pop_4242 AS WITH pop AS (";
     ck_assert_int_eq(strncmp(sql.text, create, strlen(create)), 0);
+    const char *four = " SELECT member_id, birth_year, sex_at_birth, country FROM pop";
+    ck_assert_str_eq(sql.text + sql.len - strlen(four), four);
+    stats_sql_free(&sql);
+    /* Member ids alone when no measure reads demographics: the table, the measures over it, and a
+     * breakdown refused over it. */
+    ck_assert(!stats_measures_read_demographics(&m, 1));
+    struct stats_measure two[2] = {m, m};
+    two[1].type = STATS_M_BREAKDOWN;
+    two[1].by = STATS_BY_COUNTRY;
+    ck_assert(stats_measures_read_demographics(two, 2));
+    ck_assert(!stats_measures_read_demographics(NULL, 2));
+    struct stats_population narrow = pop;
+    narrow.members_only = true;
+    stats_sql_init(&sql);
+    ck_assert_int_eq(stats_population_table_sql(&narrow, "research_work.pop_4242", false, &sql), 0);
+    const char *one = ") SELECT member_id FROM pop";
+    ck_assert_str_eq(sql.text + sql.len - strlen(one), one);
+    stats_sql_free(&sql);
+    narrow.table = "cc_pop";
+    stats_sql_init(&sql);
+    ck_assert_int_eq(stats_measure_sql(&m, &narrow, &sql), 0);
+    head = "WITH pop AS NOT MATERIALIZED (SELECT member_id FROM cc_pop)";
+    ck_assert_int_eq(strncmp(sql.text, head, strlen(head)), 0);
+    ck_assert_int_eq(stats_measure_sql(&two[1], &narrow, &sql), -1);
+    narrow.members_only = false;
+    ck_assert_int_eq(stats_measure_sql(&two[1], &narrow, &sql), 0);
     stats_sql_free(&sql);
     stats_cohort_free(c);
 }
