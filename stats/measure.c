@@ -908,19 +908,14 @@ static int sql_treatment(struct bld *b, const struct stats_measure *m, int64_t n
     int after_n;
 
     snprintf(after, sizeof(after), "%d", m->after_days);
-    /* The windows are whole UTC days either side of the first start date d0, so the day rollup
-     * answers them exactly. The first start is the record with no earlier start of the drug, not
-     * a min() per member: an aggregate below the rollup probes kept them in one process, while
-     * this form lets parallel workers each take a share of the starters and sum partially. A
-     * member with t records on the first day is joined t times: every sum below is t times its
-     * value and the member's mean change v (a ratio of degree-two terms) is exactly the same. */
-    EMIT(", st AS (SELECT md.member_id, md.started_on AS d0"
-         " FROM medication md WHERE " IN_POP("md.member_id") " AND md.medication_id = ");
+    /* The windows are whole UTC days either side of the first start date d0 (schema 0032), so
+     * the day rollup answers them exactly. */
+    EMIT(", st AS (SELECT mf.member_id, mf.started_on AS d0"
+         " FROM medication_first mf WHERE " IN_POP("mf.member_id") " AND mf.medication_id = ");
     CHECK(ref_param(b, &b->med_n, m->medication));
-    EMIT(" AND md.started_on <= ");
+    EMIT(" AND mf.started_on <= ");
     CHECK(emit_today(b, now));
-    EMIT(" AND NOT EXISTS (SELECT 1 FROM medication m0 WHERE m0.medication_id = md.medication_id"
-         " AND m0.member_id = md.member_id AND m0.started_on < md.started_on)),"
+    EMIT("),"
          " w AS (SELECT st.member_id,"
          " coalesce(sum(e.s) FILTER (WHERE e.day < st.d0), 0)::bigint AS bs,"
          " coalesce(sum(e.n) FILTER (WHERE e.day < st.d0), 0)::bigint AS bc,"

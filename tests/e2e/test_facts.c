@@ -13,8 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Rows of member_facts and of its per-condition copies (schema 0024) that differ from their
- * definitions, both ways. */
+/* Rows of member_facts, of its per-condition copies (schema 0024) and of the first starts (0032)
+ * that differ from their definitions, both ways. */
 static long facts_diff(void)
 {
     long d =
@@ -26,9 +26,14 @@ static long facts_diff(void)
         "member_condition_facts_source) UNION ALL (TABLE member_condition_facts_source EXCEPT "
         "TABLE member_condition_facts)) d",
         0, NULL);
+    long f = th_sql_long(
+        "SELECT count(*) FROM ((TABLE medication_first EXCEPT TABLE medication_first_source) "
+        "UNION ALL (TABLE medication_first_source EXCEPT TABLE medication_first)) d",
+        0, NULL);
     ck_assert_int_ge(d, 0);
     ck_assert_int_ge(c, 0);
-    return d + c;
+    ck_assert_int_ge(f, 0);
+    return d + c + f;
 }
 
 /* The member's facts as text: "birth_year|sex|country|postal|conditions|research masks|trial
@@ -201,7 +206,7 @@ START_TEST(random_changes_keep_facts)
     for (int i = 0; i < NM; i++)
         snprintf(ids[i], sizeof(ids[i]), "%s", PQgetvalue(r, i, 0));
     PQclear(r);
-    int kinds[10] = {0};
+    int kinds[11] = {0};
     for (int batch = 0; batch < 8; batch++) {
         for (int k = 0; k < 60; k++) {
             const char *m = ids[rnd(0, NM - 1)];
@@ -211,7 +216,7 @@ START_TEST(random_changes_keep_facts)
             snprintf(drug, sizeof(drug), "%s", drugs[rnd(0, 3)]);
             bool rollback = rnd(0, 9) == 0;
             exec_ok(c, "BEGIN", 0, NULL);
-            int kind = rnd(0, 9);
+            int kind = rnd(0, 10);
             kinds[kind]++;
             switch (kind) {
             case 0: { /* profile upsert */
@@ -279,6 +284,16 @@ START_TEST(random_changes_keep_facts)
                         1, p);
                 break;
             }
+            case 10: { /* a record's start moved (earlier or later than another's) */
+                const char *p[] = {m};
+                exec_ok(c,
+                        "UPDATE medication SET started_on = started_on - 60 + CASE WHEN "
+                        "stopped_on IS NULL THEN (random() * 120)::int ELSE (random() * 60)::int "
+                        "END WHERE (member_id, id) IN (SELECT member_id, id FROM medication "
+                        "WHERE member_id = $1 LIMIT 1)",
+                        1, p);
+                break;
+            }
             case 6: { /* the account soft-deleted or restored, or its role changed */
                 const char *p[] = {m};
                 exec_ok(c,
@@ -297,9 +312,13 @@ START_TEST(random_changes_keep_facts)
                 "UPDATE member_profile SET postal_prefix = left(md5(random()::text), 3) "
                 "WHERE member_id IN (SELECT id FROM account WHERE email LIKE 'facts-rand-%')",
                 0, NULL);
+        exec_ok(c,
+                "UPDATE medication SET started_on = started_on - (random() * 10)::int "
+                "WHERE member_id IN (SELECT id FROM account WHERE email LIKE 'facts-rand-%')",
+                0, NULL);
         ck_assert_int_eq(facts_diff(), 0);
     }
-    for (int k = 0; k < 10; k++)
+    for (int k = 0; k < 11; k++)
         ck_assert_int_ge(kinds[k], 20);
     /* Something to compare: rows with conditions, with drugs, without, members left out. */
     ck_assert_int_ge(th_sql_long("SELECT count(*) FROM member_facts WHERE cardinality(medications) "
