@@ -83,6 +83,9 @@ START_TEST(load_matches_the_service)
         "member_condition_facts_source) x",
         "SELECT count(*) FROM (TABLE member_condition_facts_source EXCEPT TABLE "
         "member_condition_facts) x",
+        /* First starts (0032), kept by medication's triggers chunk by chunk. */
+        "SELECT count(*) FROM (TABLE medication_first EXCEPT TABLE medication_first_source) x",
+        "SELECT count(*) FROM (TABLE medication_first_source EXCEPT TABLE medication_first) x",
         /* Disabled triggers, anywhere in the schema. */
         "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE "
         "c.relnamespace = 'public'::regnamespace AND t.tgenabled <> 'O'",
@@ -95,6 +98,7 @@ START_TEST(load_matches_the_service)
     ck_assert_int_eq(num("SELECT count(*) FROM member_facts"), 4500);
     ck_assert_int_gt(num("SELECT count(*) FROM member_condition_facts"), 4500);
     ck_assert_int_gt(num("SELECT count(*) FROM member_facts WHERE r_masks IS NOT NULL"), 2000);
+    ck_assert_int_gt(num("SELECT count(*) FROM medication_first"), 2000);
     /* What bulk_off took off symptom_entry is back: 3 secondary indexes (schema 0025 dropped one,
      * 0029 added the (member, symptom, time) one), 2 foreign keys (0030 made the catalog's a
      * statement-level check), and that check's trigger is on. */
