@@ -89,8 +89,9 @@ void h_admin_audit_list(struct svc_req *req, struct svc_resp *resp)
     const char *action = svc_arg(req, "action");
     if (action && (strlen(action) < 1 || strlen(action) > 64))
         svc_v_error(&v, "action", "must be 1 to 64 characters");
-    from_p = svc_v_arg_time(req, &v, "from", from, &from_e) && from[0] ? from : NULL;
-    to_p = svc_v_arg_time(req, &v, "to", to, &to_e) && to[0] ? to : NULL;
+    from_p =
+        svc_v_time_arg(&v, "from", svc_arg(req, "from"), from, &from_e) && from[0] ? from : NULL;
+    to_p = svc_v_time_arg(&v, "to", svc_arg(req, "to"), to, &to_e) && to[0] ? to : NULL;
     if (from_p && to_p && to_e < from_e)
         svc_v_error(&v, "to", "must not be before from");
     if (svc_v_failed(&v)) {

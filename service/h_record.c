@@ -1424,8 +1424,8 @@ static void list(struct svc_req *req, struct svc_resp *resp, const struct resour
         goto out;
     }
     arg_limit(req, &v, LIST_DEFAULT, LIST_MAX, &limit);
-    bool hf = svc_v_arg_time(req, &v, "from", from, &efrom) && from[0];
-    bool ht = svc_v_arg_time(req, &v, "to", to, &eto) && to[0];
+    bool hf = svc_v_time_arg(&v, "from", svc_arg(req, "from"), from, &efrom) && from[0];
+    bool ht = svc_v_time_arg(&v, "to", svc_arg(req, "to"), to, &eto) && to[0];
     if (hf && ht && eto < efrom)
         svc_v_error(&v, "to", "must not be before from");
     if (cursor) {

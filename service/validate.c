@@ -367,10 +367,8 @@ bool svc_valid_utf8(const char *s)
     return true;
 }
 
-bool svc_v_arg_time(const struct svc_req *req, struct svc_v *v, const char *name, char out[40],
-                    int64_t *epoch)
+bool svc_v_time_arg(struct svc_v *v, const char *name, const char *s, char out[40], int64_t *epoch)
 {
-    const char *s = svc_arg(req, name);
     out[0] = '\0';
     if (!s)
         return true;

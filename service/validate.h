@@ -43,11 +43,12 @@ int svc_v_date(struct svc_v *v, const json_t *obj, const char *key, bool require
 int svc_v_time(struct svc_v *v, const json_t *obj, const char *key, bool required, int64_t *epoch,
                char out[40]);
 
-/* Query argument `name` as an RFC 3339 timestamp with an offset, 1900..2199, upper-cased into out
- * ("" when absent) with *epoch its unix seconds. false with an error recorded when invalid (the
- * message says to write + as %2B: a bare + in a query string reads as a space). */
-bool svc_v_arg_time(const struct svc_req *req, struct svc_v *v, const char *name, char out[40],
-                    int64_t *epoch);
+/* Query argument `name`, whose value is s (NULL when absent), as an RFC 3339 timestamp with an
+ * offset, 1900..2199, upper-cased into out ("" when absent) with *epoch its unix seconds. false
+ * with an error recorded when invalid (the message says to write + as %2B: a bare + in a query
+ * string reads as a space). Takes the value, not the request, so that this file stays free of
+ * the HTTP layer (the fuzzers link it alone). */
+bool svc_v_time_arg(struct svc_v *v, const char *name, const char *s, char out[40], int64_t *epoch);
 
 /* A list of consent data categories (["symptoms", ...], each once) as a consent.h bitmask; errors
  * name the bad element (`categories[2]`). */

@@ -265,6 +265,24 @@ START_TEST(validation)
     ck_assert_int_eq(svc_parse_time("2020-01-01T10:00:00+01:00x", &epoch), -1);
     ck_assert_int_eq(svc_parse_time("2026-11-21T08:30:00.123-05:30", &epoch), 0);
     ck_assert_int_eq(epoch, 1795246200 + 3600 + 5 * 3600 + 1800);
+    /* Query-string times: absent is fine, upper-cased, 1900..2199, offsets up to 14:00. */
+    svc_v_init(&v, NULL);
+    ck_assert(svc_v_time_arg(&v, "from", NULL, t, &epoch));
+    ck_assert_str_eq(t, "");
+    ck_assert(svc_v_time_arg(&v, "from", "2026-11-21t08:30:00z", t, &epoch));
+    ck_assert_str_eq(t, "2026-11-21T08:30:00Z");
+    ck_assert_int_eq(epoch, 1795249800);
+    ck_assert(svc_v_time_arg(&v, "to", "2026-11-21T08:30:00+14:00", t, &epoch));
+    ck_assert(!svc_v_failed(&v));
+    ck_assert(!svc_v_time_arg(&v, "to", "2026-11-21T08:30:00+14:30", t, &epoch));
+    ck_assert(!svc_v_time_arg(&v, "to", "1899-12-31T23:59:59Z", t, &epoch));
+    ck_assert(!svc_v_time_arg(&v, "from", "2026-11-21T08:30:00 01:00", t, &epoch));
+    ck_assert_uint_eq(json_array_size(v.errors), 3);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(v.errors, 2), "field")),
+                     "from");
+    ck_assert_ptr_nonnull(
+        strstr(json_string_value(json_object_get(json_array_get(v.errors, 2), "message")), "%2B"));
+    svc_v_free(&v);
     ck_assert(svc_is_uuid("6544fd1f-13ec-40df-a507-0ad98aca75c8"));
     ck_assert(!svc_is_uuid("6544fd1f-13ec-40df-a507-0ad98aca75c"));
     ck_assert(!svc_is_uuid("6544fd1f-13ec-40df-a507_0ad98aca75c8"));
