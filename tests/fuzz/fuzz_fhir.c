@@ -306,7 +306,7 @@ static void check_condition(const json_t *res)
     static const char *const statuses[] = {"active", "remission", "resolved", NULL};
     struct fhir_condition c;
     const char *reason = NULL;
-    char first[11];
+    char first[sizeof(c.diagnosed_on) + 8]; /* room for a suffix gcc cannot rule out */
     size_t n;
 
     memset(&c, 0xa5, sizeof(c));
