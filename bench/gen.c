@@ -19,14 +19,16 @@
  *      summary insert trigger (symptom_entry_rollup_insert, schema 0013; consent_member_insert,
  *      schema 0014) and the catalog check (symptom_entry_catalog_insert, schema 0030, which keeps
  *      every COPY's rows in a transition table) are disabled; the secondary indexes (those backing
- *      no constraint) are dropped; the foreign keys are dropped. The definitions are read from
+ *      no constraint) are dropped; the foreign keys are dropped, and so are the primary keys of
+ *      the rollups written per chunk (symptom_day, symptom_week). The definitions are read from
  *      pg_indexes and pg_constraint first, so the loader puts back exactly what the schema had.
  *   2. J loaders (--jobs, 2 by default: one per core), each with its own connection, COPY disjoint
  *      member ranges at once. The primary key, CHECKs and the data-version trigger stay on. Since
  *      schema 0019 (0020) each chunk's symptom rollups (consent summary) are added in the
  *      chunk's own transaction (symptom_rollup_add_members, consent_member_add_members), while its
  *      rows are in memory.
- *   3. The indexes are created again from their definitions; then one transaction locks the table
+ *   3. The indexes and the rollups' keys are created again from their definitions (a member's
+ *      rollup added twice fails here); then one transaction locks the table
  *      against writers (SHARE), compares the rollup totals with the entries (0019; a difference,
  *      or an older schema, recomputes them all: symptom_rollup_rebuild()), adds the foreign keys
  *      again (ADD CONSTRAINT checks every row with one join, so a row no key would have let in
@@ -346,6 +348,8 @@ struct table {
     const char *check;          /* a statement-level check trigger (schema 0030) to disable for
                                  * the load, or NULL */
     const char *check_sql;      /* a query: how many rows that check would refuse */
+    const char *rollup_keyed;   /* with rollup_add: the rollup tables (space-separated) whose
+                                 * primary keys are built once after the load, or NULL */
 };
 
 /* The name of t's change-feed insert trigger into out. Returns 0, or -1 when the table has
@@ -545,13 +549,15 @@ struct bulk {
     const struct table *t;
     char *index[BULK_MAX]; /* CREATE INDEX, as pg_indexes has it */
     char *fkey[BULK_MAX];  /* ALTER TABLE ... ADD CONSTRAINT ... FOREIGN KEY ... */
-    int nindex, nfkey;
+    char *rkey[BULK_MAX];  /* ALTER TABLE <rollup> ADD CONSTRAINT ... PRIMARY KEY ... */
+    int nindex, nfkey, nrkey;
     char feed[128];            /* the change-feed insert trigger, disabled */
     char rollup[128];          /* the rollup insert trigger, disabled, or "" */
     char check[128];           /* the check trigger, disabled, or "" */
     bool by_chunk;             /* the loaders add the rollup per chunk (t->rollup_add) */
     bool off;                  /* the changes are committed */
     bool index_back[BULK_MAX]; /* built again */
+    bool rkey_back[BULK_MAX];  /* built again */
     bool tail_back; /* the rollup, foreign keys and triggers are back (one transaction) */
 };
 
@@ -580,6 +586,20 @@ static const char sql_fkeys[] =
     " AND d.classoid = 'pg_constraint'::regclass)"
     " ORDER BY k.conname";
 
+/* The primary key of one rollup table. The loaders' per-chunk INSERTs (t->rollup_add) need no key:
+ * a member added twice fails ADD CONSTRAINT at the end instead of the chunk's INSERT. Built once
+ * from sorted rows, the key is packed; retail inserts into the middle of each symptom's range
+ * leave its pages about half full (symptom_day's key at 1M: 11 GB, 6.4 GB rebuilt), and the
+ * research queries then need twice the shared buffers for it (docs/benchmarks.md, fourteenth
+ * round). */
+static const char sql_rollup_key[] =
+    "SELECT format('ALTER TABLE %s DROP CONSTRAINT %I;', k.conrelid::regclass, k.conname),"
+    " format('ALTER TABLE %s ADD CONSTRAINT %I %s', k.conrelid::regclass, k.conname,"
+    " pg_get_constraintdef(k.oid))"
+    " FROM pg_constraint k WHERE k.conrelid = $1::regclass AND k.contype = 'p'"
+    " AND NOT EXISTS (SELECT 1 FROM pg_description d WHERE d.objoid = k.oid"
+    " AND d.classoid = 'pg_constraint'::regclass)";
+
 /* 1 when trigger tg of t exists and is enabled; 0 when it does not exist and missing_ok; -1
  * (reported) otherwise. */
 static int trigger_enabled(PGconn *conn, const struct table *t, const char *tg, bool missing_ok)
@@ -607,7 +627,8 @@ static int trigger_enabled(PGconn *conn, const struct table *t, const char *tg, 
 static int bulk_off(struct gen *g, struct bulk *b, const struct table *t)
 {
     const char *params[] = {t->name};
-    PGresult *ix = NULL, *fk = NULL;
+    PGresult *ix = NULL, *fk = NULL, *rk[BULK_MAX] = {NULL};
+    int nrk = 0;
     char *alter = NULL;
     size_t len = 0, cap = 0;
     int rc = -1;
@@ -660,6 +681,19 @@ static int bulk_off(struct gen *g, struct bulk *b, const struct table *t)
     if (!(ix = query_rows(g->conn, sql_indexes, 1, params)) ||
         !(fk = query_rows(g->conn, sql_fkeys, 1, params)))
         goto out;
+    if (b->by_chunk && t->rollup_keyed) {
+        char names[128], *save = NULL;
+        snprintf(names, sizeof(names), "%s", t->rollup_keyed);
+        for (char *n = strtok_r(names, " ", &save); n; n = strtok_r(NULL, " ", &save)) {
+            const char *p[] = {n};
+            if (!(rk[nrk] = query_rows(g->conn, sql_rollup_key, 1, p)))
+                goto out;
+            if (PQntuples(rk[nrk++]) != 1 || nrk == BULK_MAX) {
+                fprintf(stderr, "carecommons-gen: rollup %s has no primary key\n", n);
+                goto out;
+            }
+        }
+    }
     if (PQntuples(ix) > BULK_MAX || PQntuples(fk) > BULK_MAX) {
         fprintf(stderr, "carecommons-gen: %s has too many indexes or foreign keys\n", t->name);
         goto out;
@@ -693,6 +727,8 @@ static int bulk_off(struct gen *g, struct bulk *b, const struct table *t)
         ADD(";");
         for (int i = 0; i < PQntuples(ix); i++)
             ADD(" %s;", PQgetvalue(ix, i, 0));
+        for (int i = 0; i < nrk; i++)
+            ADD(" %s", PQgetvalue(rk[i], 0, 0));
 #undef ADD
         if (pass == 0) {
             cap = len + 1;
@@ -706,6 +742,9 @@ static int bulk_off(struct gen *g, struct bulk *b, const struct table *t)
     for (int i = 0; i < PQntuples(fk); i++)
         if (!(b->fkey[b->nfkey++] = strdup(PQgetvalue(fk, i, 1))))
             goto out;
+    for (int i = 0; i < nrk; i++)
+        if (!(b->rkey[b->nrkey++] = strdup(PQgetvalue(rk[i], 0, 1))))
+            goto out;
     if (exec_ok(g->conn, "BEGIN") < 0)
         goto out;
     if (exec_ok(g->conn, alter) < 0 || exec_ok(g->conn, "COMMIT") < 0) {
@@ -717,6 +756,8 @@ static int bulk_off(struct gen *g, struct bulk *b, const struct table *t)
 out:
     PQclear(ix);
     PQclear(fk);
+    for (int i = 0; i < nrk; i++)
+        PQclear(rk[i]);
     free(alter);
     return rc;
 }
@@ -751,6 +792,16 @@ static int bulk_on(struct gen *g, struct bulk *b)
             else
                 rc = -1;
         step_line("indexes", built, "built", mono() - t0);
+    }
+    if (b->nrkey) {
+        t0 = mono();
+        int built = 0;
+        for (int i = 0; i < b->nrkey; i++)
+            if ((b->rkey_back[i] = exec_ok(g->conn, b->rkey[i]) == 0))
+                built++;
+            else
+                rc = -1;
+        step_line("rollup keys", built, "built", mono() - t0);
     }
     if (exec_ok(g->conn, "BEGIN") < 0)
         return -1;
@@ -832,6 +883,9 @@ static void bulk_report(const struct bulk *b)
     for (int i = 0; i < b->nindex; i++)
         if (!b->index_back[i])
             fprintf(stderr, "  %s;\n", b->index[i]);
+    for (int i = 0; i < b->nrkey; i++)
+        if (!b->rkey_back[i])
+            fprintf(stderr, "  %s;\n", b->rkey[i]);
     if (b->tail_back)
         return;
     fprintf(stderr, "  BEGIN;\n");
@@ -856,7 +910,9 @@ static void bulk_free(struct bulk *b)
         free(b->index[i]);
     for (int i = 0; i < b->nfkey; i++)
         free(b->fkey[i]);
-    b->nindex = b->nfkey = 0;
+    for (int i = 0; i < b->nrkey; i++)
+        free(b->rkey[i]);
+    b->nindex = b->nfkey = b->nrkey = 0;
 }
 
 /* ---- times ---- */
@@ -1491,44 +1547,47 @@ static int rows_symptom(struct gen *g, struct copy *c, const struct gen_member *
 
 static const struct table tables[] = {
     {"account", "id, email, display_name, role, password_hash, created_at, updated_at", NULL,
-     rows_account, rows_staff_accounts, false, false, NULL, NULL, NULL, NULL, NULL, NULL},
+     rows_account, rows_staff_accounts, false, false, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
     {"session", "token_hash, account_id, created_at, expires_at, revoked_at", NULL, rows_session,
-     rows_staff_sessions, false, false, NULL, NULL, NULL, NULL, NULL, NULL},
+     rows_staff_sessions, false, false, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
     {"member_profile",
      "member_id, birth_year, sex_at_birth, gender, country, postal_prefix, timezone, created_at, "
      "updated_at",
-     "member_profile_log", rows_profile, NULL, false, false, NULL, NULL, NULL, NULL, NULL, NULL},
+     "member_profile_log", rows_profile, NULL, false, false, NULL, NULL, NULL, NULL, NULL, NULL,
+     NULL},
     {"custom_item", "member_id, id, kind, name, created_at, updated_at", NULL, rows_custom, NULL,
-     false, false, NULL, NULL, NULL, NULL, NULL, NULL},
+     false, false, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
     {"member_condition",
      "member_id, id, condition_id, custom_id, diagnosed_on, diagnosed_date, status, note, "
      "created_at, updated_at",
-     "member_condition_log", rows_condition, NULL, false, false, NULL, NULL, NULL, NULL, NULL,
+     "member_condition_log", rows_condition, NULL, false, false, NULL, NULL, NULL, NULL, NULL, NULL,
      NULL},
     {"medication",
      "member_id, id, medication_id, custom_id, dose_amount, dose_unit, freq_kind, freq_value, "
      "started_on, stopped_on, stop_reason, for_condition, note, created_at, updated_at",
-     "medication_log", rows_medication, NULL, false, false, NULL, NULL, NULL, NULL, NULL, NULL},
+     "medication_log", rows_medication, NULL, false, false, NULL, NULL, NULL, NULL, NULL, NULL,
+     NULL},
     {"medication_dose",
      "member_id, id, medication_ref, scheduled_at, taken_at, status, reason, created_at, "
      "updated_at",
-     "medication_dose_log", rows_dose, NULL, false, true, NULL, NULL, NULL, NULL, NULL, NULL},
+     "medication_dose_log", rows_dose, NULL, false, true, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
     {"medication_evaluation",
      "member_id, id, medication_ref, evaluated_on, effectiveness, adherence, burden, note, "
      "created_at, updated_at",
      "medication_evaluation_log", rows_evaluation, NULL, false, false, NULL, NULL, NULL, NULL, NULL,
-     NULL},
+     NULL, NULL},
     {"evaluation_side_effect",
      "member_id, evaluation_ref, ordinal, symptom_id, custom_id, severity, created_at, "
      "updated_at",
      "evaluation_side_effect_log", rows_side_effect, NULL, false, false, NULL, NULL, NULL, NULL,
-     NULL, NULL},
+     NULL, NULL, NULL},
     {"goal",
      "member_id, id, title, kind, symptom_id, medication_ref, target_value, direction, due_on, "
      "status, created_at, updated_at",
-     "goal_log", rows_goal, NULL, false, false, NULL, NULL, NULL, NULL, NULL, NULL},
+     "goal_log", rows_goal, NULL, false, false, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
     {"goal_progress", "member_id, id, goal_ref, value, recorded_at, note, created_at, updated_at",
-     "goal_progress_log", rows_progress, NULL, false, true, NULL, NULL, NULL, NULL, NULL, NULL},
+     "goal_progress_log", rows_progress, NULL, false, true, NULL, NULL, NULL, NULL, NULL, NULL,
+     NULL},
     {"consent_grant",
      "member_id, id, version, effect, purpose, categories, conditions, non_commercial, "
      "not_for_profit_only, valid_from, valid_until, status, policy_version, created_at, "
@@ -1537,9 +1596,9 @@ static const struct table tables[] = {
      "consent_member_add_members",
      "SELECT (SELECT count(*) FROM consent_member) = (SELECT count(*) FROM (SELECT DISTINCT"
      " member_id, purpose FROM consent_grant WHERE status = 'active') x)",
-     NULL, NULL},
+     NULL, NULL, NULL},
     {"consent_event", "member_id, grant_id, version, event, at, receipt_id, receipt", NULL,
-     rows_event, NULL, false, false, NULL, NULL, NULL, NULL, NULL, NULL},
+     rows_event, NULL, false, false, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
     {"symptom_entry",
      "member_id, id, symptom_id, custom_id, severity, recorded_at, duration_minutes, triggers, "
      "note, created_at, updated_at",
@@ -1549,7 +1608,8 @@ static const struct table tables[] = {
      " (SELECT coalesce(sum(n), 0) FROM symptom_week)",
      "symptom_entry_catalog_insert",
      "SELECT count(*) FROM symptom_entry n WHERE n.symptom_id IS NOT NULL AND NOT EXISTS"
-     " (SELECT 1 FROM catalog_symptom c WHERE c.id = n.symptom_id)"},
+     " (SELECT 1 FROM catalog_symptom c WHERE c.id = n.symptom_id)",
+     "symptom_day symptom_week"},
 };
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
 

@@ -118,6 +118,35 @@ START_TEST(load_matches_the_service)
                          "'symptom_entry'::regclass AND tgname = 'symptom_entry_rollup_insert' "
                          "AND tgenabled = 'O'"),
                      1);
+    /* The rollups' primary keys, built once after the load, are back as the schema has them, and
+     * the rollup trigger's upsert (which needs them) counts a new entry on a loaded day. */
+    ck_assert_msg(strstr(out, "2 built"), "rollup keys not rebuilt:\n%s", out);
+    ck_assert_int_eq(num("SELECT count(*) FROM pg_constraint WHERE conrelid IN "
+                         "('symptom_day'::regclass, 'symptom_week'::regclass) AND contype = 'p' "
+                         "AND pg_get_constraintdef(oid) LIKE 'PRIMARY KEY (symptom_id, member_id, "
+                         "%) INCLUDE (n, s)'"),
+                     2);
+#define FIRST_DAY "(SELECT symptom_id, member_id, day FROM symptom_day ORDER BY 2, 1, 3 LIMIT 1)"
+    long before = num("SELECT n FROM symptom_day WHERE (symptom_id, member_id, day) = " FIRST_DAY);
+    ck_assert_int_eq(num("WITH k AS " FIRST_DAY " INSERT INTO symptom_entry (member_id, symptom_id,"
+                         " severity, recorded_at, note) SELECT member_id, symptom_id, 5, (day + "
+                         "time '12:00') AT TIME ZONE 'UTC', 'loader test' FROM k RETURNING 1"),
+                     1);
+    ck_assert_int_eq(
+        num("SELECT n FROM symptom_day WHERE (symptom_id, member_id, day) = " FIRST_DAY),
+        before + 1);
+    ck_assert_int_eq(num("WITH d AS (DELETE FROM symptom_entry WHERE note = 'loader test' "
+                         "RETURNING 1) SELECT count(*) FROM d"),
+                     1);
+    ck_assert_int_eq(
+        num("SELECT n FROM symptom_day WHERE (symptom_id, member_id, day) = " FIRST_DAY), before);
+#undef FIRST_DAY
+    ck_assert_int_eq(
+        num("SELECT count(*) FROM (SELECT symptom_id, member_id, (recorded_at AT "
+            "TIME ZONE 'UTC')::date, count(*)::int, sum(severity)::int FROM "
+            "symptom_entry WHERE symptom_id IS NOT NULL GROUP BY 1, 2, 3 EXCEPT SELECT "
+            "symptom_id, member_id, day, n, s FROM symptom_day) x"),
+        0);
 
     /* A database with accounts is refused, and left as it was. */
     rc = gen("--members 100 --days 3 --seed 8 --sessions 5");
