@@ -770,11 +770,27 @@ static void step_line(const char *what, int n, const char *done, double secs)
     fflush(stdout);
 }
 
-/* Puts back what bulk_off took off: first the indexes (CREATE INDEX, each its own transaction),
- * then in one transaction a SHARE lock on the table (writers wait until COMMIT), the rollup
- * rebuilt, the foreign keys added (ADD CONSTRAINT checks every row in one query) and the triggers
- * enabled, so no entry can slip in between the rebuild and its trigger. A failed step does not
- * stop the others. Returns 0, or -1 with what is still off in b (bulk_report). */
+/* Runs each of n statements in its own transaction, marking in back[] the ones that succeeded,
+ * and prints one timing line for them. Returns 0, or -1 when any failed (the others still run). */
+static int build_all(struct gen *g, const char *what, char **stmts, bool *back, int n)
+{
+    double t0 = mono();
+    int built = 0;
+
+    if (!n)
+        return 0;
+    for (int i = 0; i < n; i++)
+        if ((back[i] = exec_ok(g->conn, stmts[i]) == 0))
+            built++;
+    step_line(what, built, "built", mono() - t0);
+    return built == n ? 0 : -1;
+}
+
+/* Puts back what bulk_off took off: first the indexes and the rollups' keys (each in its own
+ * transaction), then in one transaction a SHARE lock on the table (writers wait until COMMIT), the
+ * rollup rebuilt, the foreign keys added (ADD CONSTRAINT checks every row in one query) and the
+ * triggers enabled, so no entry can slip in between the rebuild and its trigger. A failed step does
+ * not stop the others. Returns 0, or -1 with what is still off in b (bulk_report). */
 static int bulk_on(struct gen *g, struct bulk *b)
 {
     char sql[640];
@@ -783,26 +799,10 @@ static int bulk_on(struct gen *g, struct bulk *b)
 
     if (!b->off)
         return 0;
-    if (b->nindex) {
-        t0 = mono();
-        int built = 0;
-        for (int i = 0; i < b->nindex; i++)
-            if ((b->index_back[i] = exec_ok(g->conn, b->index[i]) == 0))
-                built++;
-            else
-                rc = -1;
-        step_line("indexes", built, "built", mono() - t0);
-    }
-    if (b->nrkey) {
-        t0 = mono();
-        int built = 0;
-        for (int i = 0; i < b->nrkey; i++)
-            if ((b->rkey_back[i] = exec_ok(g->conn, b->rkey[i]) == 0))
-                built++;
-            else
-                rc = -1;
-        step_line("rollup keys", built, "built", mono() - t0);
-    }
+    if (build_all(g, "indexes", b->index, b->index_back, b->nindex) < 0)
+        rc = -1;
+    if (build_all(g, "rollup keys", b->rkey, b->rkey_back, b->nrkey) < 0)
+        rc = -1;
     if (exec_ok(g->conn, "BEGIN") < 0)
         return -1;
     snprintf(sql, sizeof(sql), "LOCK TABLE %s IN SHARE MODE", b->t->name);
