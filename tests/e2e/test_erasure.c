@@ -493,6 +493,35 @@ START_TEST(catalog_ids_checked_per_statement)
         state_of(c, "UPDATE catalog_symptom SET id = 'nausea2' WHERE id = 'nausea'", 0, NULL, st),
         "23503");
     ck_assert_str_eq(state_of(c, "TRUNCATE catalog_symptom CASCADE", 0, NULL, st), "23503");
+    /* The rollups' code of a symptom (0034) is as permanent as its id, and a new one gets a code
+     * of its own. */
+    long code = th_sql_long("SELECT symptom_code('nausea')", 0, NULL);
+    ck_assert_int_gt(code, 0);
+    ck_assert_str_eq(state_of(c,
+                              "UPDATE catalog_symptom SET code = code + 1000 WHERE id = 'nausea'",
+                              0, NULL, st),
+                     "23503");
+    ck_assert_str_eq(
+        state_of(c, "UPDATE catalog_symptom SET code = DEFAULT WHERE id = 'nausea'", 0, NULL, st),
+        "23503");
+    ck_assert_int_eq(th_sql_long("SELECT symptom_code('nausea')", 0, NULL), code);
+    ck_assert_int_eq(th_sql_long("SELECT count(*) FROM symptom_day d JOIN catalog_symptom c ON "
+                                 "c.code = d.sym WHERE d.member_id = $1 AND c.id = 'nausea'",
+                                 1, p),
+                     1);
+    /* In a transaction rolled back, so that the catalog the other tests see is unchanged. */
+    ck_assert_str_eq(state_of(c, "BEGIN", 0, NULL, st), "");
+    ck_assert_str_eq(state_of(c,
+                              "INSERT INTO catalog_symptom (id, name, snomed) VALUES "
+                              "('zz_test_symptom', 'ZZ test symptom', '999999001')",
+                              0, NULL, st),
+                     "");
+    PGresult *r = PQexec(c, "SELECT count(*) FROM catalog_symptom WHERE id = 'zz_test_symptom' AND "
+                            "code NOT IN (SELECT code FROM catalog_symptom WHERE id <> "
+                            "'zz_test_symptom')");
+    ck_assert_str_eq(PQgetvalue(r, 0, 0), "1");
+    PQclear(r);
+    ck_assert_str_eq(state_of(c, "ROLLBACK", 0, NULL, st), "");
     /* Other columns may change. */
     ck_assert_str_eq(
         state_of(c, "UPDATE catalog_symptom SET name = name WHERE id = 'nausea'", 0, NULL, st), "");

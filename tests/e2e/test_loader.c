@@ -57,20 +57,23 @@ START_TEST(load_matches_the_service)
     ck_assert_int_eq(num("SELECT sum(n) FROM symptom_day"), n);
     ck_assert_int_eq(num("SELECT sum(n) FROM symptom_week"), n);
     static const char *const diffs[] = {
-        "SELECT count(*) FROM (SELECT symptom_id, member_id, day, n, s FROM symptom_day EXCEPT "
-        "SELECT symptom_id, member_id, (recorded_at AT TIME ZONE 'UTC')::date, count(*)::int, "
+        "SELECT count(*) FROM (SELECT sym, member_id, day, n, s FROM symptom_day EXCEPT "
+        "SELECT symptom_code(symptom_id), member_id, (recorded_at AT TIME ZONE 'UTC')::date, "
+        "count(*)::int, "
         "sum(severity)::int FROM symptom_entry WHERE symptom_id IS NOT NULL GROUP BY 1, 2, 3) x",
-        "SELECT count(*) FROM (SELECT symptom_id, member_id, (recorded_at AT TIME ZONE "
-        "'UTC')::date, count(*)::int, sum(severity)::int FROM symptom_entry WHERE symptom_id IS "
-        "NOT NULL GROUP BY 1, 2, 3 EXCEPT SELECT symptom_id, member_id, day, n, s FROM "
+        "SELECT count(*) FROM (SELECT symptom_code(symptom_id), member_id, (recorded_at AT TIME "
+        "ZONE 'UTC')::date, count(*)::int, sum(severity)::int FROM symptom_entry WHERE symptom_id "
+        "IS NOT NULL GROUP BY 1, 2, 3 EXCEPT SELECT sym, member_id, day, n, s FROM "
         "symptom_day) x",
-        "SELECT count(*) FROM (SELECT symptom_id, member_id, week, n, s FROM symptom_week EXCEPT "
-        "SELECT symptom_id, member_id, date_trunc('week', recorded_at AT TIME ZONE 'UTC')::date, "
+        "SELECT count(*) FROM (SELECT sym, member_id, week, n, s FROM symptom_week EXCEPT "
+        "SELECT symptom_code(symptom_id), member_id, date_trunc('week', recorded_at AT TIME ZONE "
+        "'UTC')::date, "
         "count(*)::int, sum(severity)::int FROM symptom_entry WHERE symptom_id IS NOT NULL "
         "GROUP BY 1, 2, 3) x",
-        "SELECT count(*) FROM (SELECT symptom_id, member_id, date_trunc('week', recorded_at AT "
-        "TIME ZONE 'UTC')::date, count(*)::int, sum(severity)::int FROM symptom_entry WHERE "
-        "symptom_id IS NOT NULL GROUP BY 1, 2, 3 EXCEPT SELECT symptom_id, member_id, week, n, s "
+        "SELECT count(*) FROM (SELECT symptom_code(symptom_id), member_id, date_trunc('week', "
+        "recorded_at AT TIME ZONE 'UTC')::date, count(*)::int, sum(severity)::int FROM "
+        "symptom_entry WHERE symptom_id IS NOT NULL GROUP BY 1, 2, 3 EXCEPT SELECT sym, member_id, "
+        "week, n, s "
         "FROM symptom_week) x",
         "SELECT count(*) FROM (SELECT * FROM consent_member EXCEPT SELECT * FROM "
         "consent_member_source) x",
@@ -123,29 +126,29 @@ START_TEST(load_matches_the_service)
     ck_assert_msg(strstr(out, "2 built"), "rollup keys not rebuilt:\n%s", out);
     ck_assert_int_eq(num("SELECT count(*) FROM pg_constraint WHERE conrelid IN "
                          "('symptom_day'::regclass, 'symptom_week'::regclass) AND contype = 'p' "
-                         "AND pg_get_constraintdef(oid) LIKE 'PRIMARY KEY (symptom_id, member_id, "
-                         "%) INCLUDE (n, s)'"),
+                         "AND pg_get_constraintdef(oid) LIKE 'PRIMARY KEY (sym, member_id, %) "
+                         "INCLUDE (n, s)'"),
                      2);
-#define FIRST_DAY "(SELECT symptom_id, member_id, day FROM symptom_day ORDER BY 2, 1, 3 LIMIT 1)"
-    long before = num("SELECT n FROM symptom_day WHERE (symptom_id, member_id, day) = " FIRST_DAY);
+#define FIRST_DAY "(SELECT sym, member_id, day FROM symptom_day ORDER BY 2, 1, 3 LIMIT 1)"
+    long before = num("SELECT n FROM symptom_day WHERE (sym, member_id, day) = " FIRST_DAY);
     ck_assert_int_eq(num("WITH k AS " FIRST_DAY " INSERT INTO symptom_entry (member_id, symptom_id,"
-                         " severity, recorded_at, note) SELECT member_id, symptom_id, 5, (day + "
-                         "time '12:00') AT TIME ZONE 'UTC', 'loader test' FROM k RETURNING 1"),
+                         " severity, recorded_at, note) SELECT k.member_id, c.id, 5, (k.day + "
+                         "time '12:00') AT TIME ZONE 'UTC', 'loader test' FROM k JOIN "
+                         "catalog_symptom c ON c.code = k.sym RETURNING 1"),
                      1);
-    ck_assert_int_eq(
-        num("SELECT n FROM symptom_day WHERE (symptom_id, member_id, day) = " FIRST_DAY),
-        before + 1);
+    ck_assert_int_eq(num("SELECT n FROM symptom_day WHERE (sym, member_id, day) = " FIRST_DAY),
+                     before + 1);
     ck_assert_int_eq(num("WITH d AS (DELETE FROM symptom_entry WHERE note = 'loader test' "
                          "RETURNING 1) SELECT count(*) FROM d"),
                      1);
-    ck_assert_int_eq(
-        num("SELECT n FROM symptom_day WHERE (symptom_id, member_id, day) = " FIRST_DAY), before);
+    ck_assert_int_eq(num("SELECT n FROM symptom_day WHERE (sym, member_id, day) = " FIRST_DAY),
+                     before);
 #undef FIRST_DAY
     ck_assert_int_eq(
-        num("SELECT count(*) FROM (SELECT symptom_id, member_id, (recorded_at AT "
+        num("SELECT count(*) FROM (SELECT symptom_code(symptom_id), member_id, (recorded_at AT "
             "TIME ZONE 'UTC')::date, count(*)::int, sum(severity)::int FROM "
             "symptom_entry WHERE symptom_id IS NOT NULL GROUP BY 1, 2, 3 EXCEPT SELECT "
-            "symptom_id, member_id, day, n, s FROM symptom_day) x"),
+            "sym, member_id, day, n, s FROM symptom_day) x"),
         0);
 
     /* A database with accounts is refused, and left as it was. */

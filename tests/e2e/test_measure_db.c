@@ -1576,7 +1576,7 @@ static long day_row(const char *member, const char *sym, int day)
     char d[48];
     const char *p[] = {member, sym, fmt_day(d, day)};
     PGresult *r = sqlp("SELECT n * 100000 + s FROM symptom_day WHERE member_id = $1 AND "
-                       "symptom_id = $2 AND day = $3::date",
+                       "sym = symptom_code($2) AND day = $3::date",
                        3, p);
     long v = PQntuples(r) ? atol(PQgetvalue(r, 0, 0)) : -1;
     PQclear(r);
@@ -1588,7 +1588,7 @@ static long week_row(const char *member, const char *sym, int monday)
     char d[48];
     const char *p[] = {member, sym, fmt_day(d, monday)};
     PGresult *r = sqlp("SELECT n * 100000 + s FROM symptom_week WHERE member_id = $1 AND "
-                       "symptom_id = $2 AND week = $3::date",
+                       "sym = symptom_code($2) AND week = $3::date",
                        3, p);
     long v = PQntuples(r) ? atol(PQgetvalue(r, 0, 0)) : -1;
     PQclear(r);
@@ -1609,13 +1609,12 @@ static long raw_count(const char *member, const char *sym, int first, int days)
 /* Both rollups as one digest, to show a statement changed nothing. */
 static void rollup_digest(char out[33])
 {
-    PGresult *r =
-        sqlp("SELECT md5(coalesce((SELECT string_agg(concat_ws(' ', symptom_id, member_id, "
-             "day, n, s), ',' ORDER BY symptom_id, member_id, day) FROM symptom_day), '') "
-             "|| '/' || coalesce((SELECT string_agg(concat_ws(' ', symptom_id, member_id, "
-             "week, n, s), ',' ORDER BY symptom_id, member_id, week) FROM symptom_week), "
-             "''))",
-             0, NULL);
+    PGresult *r = sqlp("SELECT md5(coalesce((SELECT string_agg(concat_ws(' ', sym, member_id, day, "
+                       "n, s), ',' ORDER BY sym, member_id, day) FROM symptom_day), '') "
+                       "|| '/' || coalesce((SELECT string_agg(concat_ws(' ', sym, member_id, week, "
+                       "n, s), ',' ORDER BY sym, member_id, week) FROM symptom_week), "
+                       "''))",
+                       0, NULL);
     snprintf(out, 33, "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
 }
@@ -1626,25 +1625,29 @@ static void check_rollups(const char *when)
 {
     static const char *const checks[][2] = {
         {"day rows not in the entries",
-         "SELECT count(*) FROM (SELECT symptom_id, member_id, day, n, s FROM symptom_day EXCEPT "
-         "SELECT symptom_id, member_id, (recorded_at AT TIME ZONE 'UTC')::date, count(*)::int, "
+         "SELECT count(*) FROM (SELECT sym, member_id, day, n, s FROM symptom_day EXCEPT "
+         "SELECT symptom_code(symptom_id), member_id, (recorded_at AT TIME ZONE 'UTC')::date, "
+         "count(*)::int, "
          "sum(severity)::int FROM symptom_entry WHERE symptom_id IS NOT NULL GROUP BY 1, 2, 3) x"},
         {"entries not in the day rows",
-         "SELECT count(*) FROM (SELECT symptom_id, member_id, (recorded_at AT TIME ZONE "
+         "SELECT count(*) FROM (SELECT symptom_code(symptom_id), member_id, (recorded_at AT TIME "
+         "ZONE "
          "'UTC')::date, count(*)::int, sum(severity)::int FROM symptom_entry WHERE symptom_id IS "
-         "NOT NULL GROUP BY 1, 2, 3 EXCEPT SELECT symptom_id, member_id, day, n, s FROM "
+         "NOT NULL GROUP BY 1, 2, 3 EXCEPT SELECT sym, member_id, day, n, s FROM "
          "symptom_day) x"},
         {"week rows not in the entries",
-         "WITH e AS (SELECT symptom_id, member_id, (recorded_at AT TIME ZONE 'UTC')::date AS d, "
+         "WITH e AS (SELECT symptom_code(symptom_id) AS sym, member_id, (recorded_at AT TIME ZONE "
+         "'UTC')::date AS d, "
          "severity FROM symptom_entry WHERE symptom_id IS NOT NULL) SELECT count(*) FROM (SELECT "
-         "symptom_id, member_id, week, n, s FROM symptom_week EXCEPT SELECT symptom_id, member_id, "
+         "sym, member_id, week, n, s FROM symptom_week EXCEPT SELECT sym, member_id, "
          "d - (extract(isodow FROM d)::int - 1), count(*)::int, sum(severity)::int FROM e "
          "GROUP BY 1, 2, 3) x"},
         {"entries not in the week rows",
-         "WITH e AS (SELECT symptom_id, member_id, (recorded_at AT TIME ZONE 'UTC')::date AS d, "
+         "WITH e AS (SELECT symptom_code(symptom_id) AS sym, member_id, (recorded_at AT TIME ZONE "
+         "'UTC')::date AS d, "
          "severity FROM symptom_entry WHERE symptom_id IS NOT NULL) SELECT count(*) FROM (SELECT "
-         "symptom_id, member_id, d - (extract(isodow FROM d)::int - 1), count(*)::int, "
-         "sum(severity)::int FROM e GROUP BY 1, 2, 3 EXCEPT SELECT symptom_id, member_id, week, n, "
+         "sym, member_id, d - (extract(isodow FROM d)::int - 1), count(*)::int, "
+         "sum(severity)::int FROM e GROUP BY 1, 2, 3 EXCEPT SELECT sym, member_id, week, n, "
          "s FROM symptom_week) x"},
         {"empty rows",
          "SELECT (SELECT count(*) FROM symptom_day WHERE n = 0) + (SELECT count(*) FROM "
