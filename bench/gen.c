@@ -1607,8 +1607,10 @@ static const struct table tables[] = {
      "SELECT (SELECT count(*) FROM symptom_entry WHERE symptom_id IS NOT NULL) ="
      " (SELECT coalesce(sum(n), 0) FROM symptom_week)",
      "symptom_entry_catalog_insert",
-     "SELECT count(*) FROM symptom_entry n WHERE n.symptom_id IS NOT NULL AND NOT EXISTS"
-     " (SELECT 1 FROM catalog_symptom c WHERE c.id = n.symptom_id)",
+     /* Since 0036 the same trigger checks each entry's account too. */
+     "SELECT (SELECT count(*) FROM symptom_entry n WHERE n.symptom_id IS NOT NULL AND NOT EXISTS"
+     " (SELECT 1 FROM catalog_symptom c WHERE c.id = n.symptom_id)) + (SELECT count(*) FROM"
+     " symptom_entry n WHERE NOT EXISTS (SELECT 1 FROM account a WHERE a.id = n.member_id))",
      "symptom_day symptom_week"},
 };
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))

@@ -452,9 +452,9 @@ START_TEST(feed_goes_with_a_concurrently_erased_account)
 }
 END_TEST
 
-/* symptom_entry's catalog reference, checked once per statement since 0030: an unknown id fails
- * the whole statement with the foreign key's SQLSTATE, on insert and on update; catalog ids cannot
- * be removed or renamed, so an entry's id can never dangle. */
+/* symptom_entry's catalog reference, checked once per statement since 0030 (its account since
+ * 0036): an unknown id fails the whole statement with the foreign key's SQLSTATE, on insert and on
+ * update; catalog ids cannot be removed or renamed, so an entry's id can never dangle. */
 START_TEST(catalog_ids_checked_per_statement)
 {
     char tok[64], id[37], st[6];
@@ -480,6 +480,26 @@ START_TEST(catalog_ids_checked_per_statement)
                      3);
     ck_assert_str_eq(state_of(c,
                               "UPDATE symptom_entry SET symptom_id = 'no-such-symptom' "
+                              "WHERE member_id = $1 AND symptom_id = 'nausea'",
+                              1, p, st),
+                     "23503");
+    ck_assert_int_eq(th_sql_long("SELECT count(*) FROM symptom_entry WHERE member_id = $1 AND "
+                                 "symptom_id = 'nausea'",
+                                 1, p),
+                     1);
+    /* The account is checked per statement too (0036): one entry of a member that is no account
+     * fails the statement, the owner's entries with it. */
+    ck_assert_str_eq(
+        state_of(c,
+                 "INSERT INTO symptom_entry (member_id, symptom_id, severity, "
+                 "recorded_at) SELECT m, 'fatigue', 2, now() FROM unnest(ARRAY[$1::uuid, "
+                 "$1::uuid, gen_random_uuid()]) m",
+                 1, p, st),
+        "23503");
+    ck_assert_int_eq(th_sql_long("SELECT count(*) FROM symptom_entry WHERE member_id = $1", 1, p),
+                     3);
+    ck_assert_str_eq(state_of(c,
+                              "UPDATE symptom_entry SET member_id = gen_random_uuid() "
                               "WHERE member_id = $1 AND symptom_id = 'nausea'",
                               1, p, st),
                      "23503");

@@ -103,8 +103,8 @@ START_TEST(load_matches_the_service)
     ck_assert_int_gt(num("SELECT count(*) FROM member_facts WHERE r_masks IS NOT NULL"), 2000);
     ck_assert_int_gt(num("SELECT count(*) FROM medication_first"), 2000);
     /* What bulk_off took off symptom_entry is back: 3 secondary indexes (schema 0025 dropped one,
-     * 0029 added the (member, symptom, time) one), 2 foreign keys (0030 made the catalog's a
-     * statement-level check), and that check's trigger is on. */
+     * 0029 added the (member, symptom, time) one), 1 foreign key (0030 made the catalog's a
+     * statement-level check, 0036 the account's), and that check's trigger is on. */
     ck_assert_int_eq(
         num("SELECT count(*) FROM pg_index WHERE indrelid = 'symptom_entry'::regclass"), 4);
     ck_assert_int_eq(num("SELECT count(*) FROM pg_indexes WHERE tablename = 'symptom_entry' AND "
@@ -112,7 +112,7 @@ START_TEST(load_matches_the_service)
                      1);
     ck_assert_int_eq(num("SELECT count(*) FROM pg_constraint WHERE conrelid = "
                          "'symptom_entry'::regclass AND contype = 'f' AND convalidated"),
-                     2);
+                     1);
     ck_assert_int_eq(num("SELECT count(*) FROM pg_trigger WHERE tgrelid = "
                          "'symptom_entry'::regclass AND tgname = 'symptom_entry_catalog_insert' "
                          "AND tgenabled = 'O'"),
