@@ -452,6 +452,20 @@ START_TEST(feed_goes_with_a_concurrently_erased_account)
 }
 END_TEST
 
+/* An update of the member's one nausea entry (p[0]) fails with the foreign key's SQLSTATE and
+ * leaves the entry as it was. */
+static void nausea_update_refused(PGconn *c, const char *set, const char *const *p)
+{
+    char sql[256], st[6];
+    snprintf(sql, sizeof(sql),
+             "UPDATE symptom_entry %s WHERE member_id = $1 AND symptom_id = 'nausea'", set);
+    ck_assert_str_eq(state_of(c, sql, 1, p, st), "23503");
+    ck_assert_int_eq(th_sql_long("SELECT count(*) FROM symptom_entry WHERE member_id = $1 AND "
+                                 "symptom_id = 'nausea'",
+                                 1, p),
+                     1);
+}
+
 /* symptom_entry's catalog reference, checked once per statement since 0030 (its account since
  * 0036): an unknown id fails the whole statement with the foreign key's SQLSTATE, on insert and on
  * update; catalog ids cannot be removed or renamed, so an entry's id can never dangle. */
@@ -478,15 +492,7 @@ START_TEST(catalog_ids_checked_per_statement)
                      "");
     ck_assert_int_eq(th_sql_long("SELECT count(*) FROM symptom_entry WHERE member_id = $1", 1, p),
                      3);
-    ck_assert_str_eq(state_of(c,
-                              "UPDATE symptom_entry SET symptom_id = 'no-such-symptom' "
-                              "WHERE member_id = $1 AND symptom_id = 'nausea'",
-                              1, p, st),
-                     "23503");
-    ck_assert_int_eq(th_sql_long("SELECT count(*) FROM symptom_entry WHERE member_id = $1 AND "
-                                 "symptom_id = 'nausea'",
-                                 1, p),
-                     1);
+    nausea_update_refused(c, "SET symptom_id = 'no-such-symptom'", p);
     /* The account is checked per statement too (0036): one entry of a member that is no account
      * fails the statement, the owner's entries with it. */
     ck_assert_str_eq(
@@ -498,15 +504,7 @@ START_TEST(catalog_ids_checked_per_statement)
         "23503");
     ck_assert_int_eq(th_sql_long("SELECT count(*) FROM symptom_entry WHERE member_id = $1", 1, p),
                      3);
-    ck_assert_str_eq(state_of(c,
-                              "UPDATE symptom_entry SET member_id = gen_random_uuid() "
-                              "WHERE member_id = $1 AND symptom_id = 'nausea'",
-                              1, p, st),
-                     "23503");
-    ck_assert_int_eq(th_sql_long("SELECT count(*) FROM symptom_entry WHERE member_id = $1 AND "
-                                 "symptom_id = 'nausea'",
-                                 1, p),
-                     1);
+    nausea_update_refused(c, "SET member_id = gen_random_uuid()", p);
     ck_assert_str_eq(state_of(c, "DELETE FROM catalog_symptom WHERE id = 'nausea'", 0, NULL, st),
                      "23503");
     ck_assert_str_eq(
