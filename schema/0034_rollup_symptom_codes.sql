@@ -2,9 +2,9 @@
 -- of its text id. Every probe of a rollup key compared the text id first (a collation call), and a
 -- variable-length first column made PostgreSQL look up each later column's offset anew
 -- (nocache_index_getattr): together half of a probe's time under perf at 1M members. With
--- fixed-width keys the 90-day distribution's measure took 405 ms against 510, the treatment
--- effect's 190 against 250; symptom_day's key shrank from 6.4 to 5.1 GB (docs/benchmarks.md,
--- fifteenth round).
+-- fixed-width keys the 90-day distribution's measure took 403-414 ms against 501-515 in psql, the
+-- treatment effect's 189-204 against 239-298; symptom_day's key shrank from 6.4 to 5.1 GB
+-- (docs/benchmarks.md, fifteenth round).
 --
 -- The code is catalog_symptom.code, assigned once and permanent like the id itself (the trigger of
 -- 0030 now refuses changing either). symptom_code(id) reads it; it is declared IMMUTABLE, which is
