@@ -31,6 +31,21 @@ static int gen(const char *args)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* The schema's indexes, constraints (with whether they are validated) and triggers (with whether
+ * they are enabled), as one number: what the loader takes off and puts back must come back as
+ * migrated. */
+#define SCHEMA_PRINT                                                                               \
+    "SELECT ('x' || left(md5(string_agg(d, E'\\n' ORDER BY d)), 15))::bit(60)::bigint FROM ("      \
+    "SELECT indexdef AS d FROM pg_indexes WHERE schemaname = 'public' UNION ALL "                  \
+    "SELECT concat_ws(' ', conrelid::regclass, conname, pg_get_constraintdef(oid), convalidated) " \
+    "FROM pg_constraint WHERE connamespace = 'public'::regnamespace UNION ALL "                    \
+    "SELECT concat_ws(' ', t.tgrelid::regclass, t.tgname, t.tgenabled) FROM pg_trigger t "         \
+    "JOIN pg_class c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal "                               \
+    "AND c.relnamespace = 'public'::regnamespace) x"
+#define SCHEMA_COUNT                                                                               \
+    "SELECT (SELECT count(*) FROM pg_indexes WHERE schemaname = 'public') + (SELECT count(*) "     \
+    "FROM pg_constraint WHERE connamespace = 'public'::regnamespace)"
+
 static long num(const char *sql)
 {
     long v = th_sql_long(sql, 0, NULL);
@@ -41,6 +56,8 @@ static long num(const char *sql)
 START_TEST(load_matches_the_service)
 {
     ck_assert_int_eq(num("SELECT count(*) FROM account"), 0);
+    long print = num(SCHEMA_PRINT), objects = num(SCHEMA_COUNT);
+    ck_assert_int_gt(objects, 100);
     int rc = gen("--members " MEMBERS " --days 12 --seed 7 --sessions 20 --jobs 2");
     ck_assert_msg(rc == 0, "carecommons-gen exited %d:\n%s", rc, out);
     /* The symptom rollups and the consent summary came chunk by chunk (0019, 0020) and their
@@ -97,6 +114,10 @@ START_TEST(load_matches_the_service)
     };
     for (size_t i = 0; i < sizeof(diffs) / sizeof(diffs[0]); i++)
         ck_assert_msg(num(diffs[i]) == 0, "%s: %ld", diffs[i], num(diffs[i]));
+    /* Every table's indexes, keys and triggers (and the facts tables', taken off for their
+     * rebuild) are back as migrated. */
+    ck_assert_int_eq(num(SCHEMA_COUNT), objects);
+    ck_assert_int_eq(num(SCHEMA_PRINT), print);
     ck_assert_int_gt(num("SELECT count(*) FROM consent_member"), 1000);
     ck_assert_int_eq(num("SELECT count(*) FROM member_facts"), 4500);
     ck_assert_int_gt(num("SELECT count(*) FROM member_condition_facts"), 4500);
