@@ -3,23 +3,24 @@
  *   carecommons-gen --url URL [--members N] [--days D] [--seed S] [--sessions K] [--tokens FILE]
  *                   [--jobs J]
  *
- * URL is the schema owner's (cc_owner) or a superuser's. Rows are streamed as text COPY in 1 MiB
- * PQputCopyData buffers, members in id order, CHUNK members per transaction, one table after the
- * other. The model is in genmodel.h.
+ * URL is the schema owner's (cc_owner) or a superuser's. Rows are streamed with COPY in 1 MiB
+ * PQputCopyData buffers (text; symptom_entry, nearly all the rows, in the binary format), members
+ * in id order, CHUNK members per transaction, one table after the other. The model is in
+ * genmodel.h.
  *
- * Most tables load as the service would write them, with every constraint and trigger in force
- * except the change feed: the table's change-feed trigger (<table>_log, or <table>_log_insert since
- * schema 0011) is disabled inside each load transaction, so the same COMMIT (or ROLLBACK) enables
- * it again and change_log stays empty.
+ * The session table loads as the service would write it, with every constraint and trigger in
+ * force. A change-feed trigger (<table>_log, or <table>_log_insert since schema 0011) would be
+ * disabled inside each load transaction, so the same COMMIT (or ROLLBACK) enables it again and
+ * change_log stays empty.
  *
- * The big tables (medication_dose, goal_progress, symptom_entry: nearly all the rows) and
- * consent_grant (whose summary trigger, schema 0014, recomputes every chunk's members) load in
- * bulk instead, in three steps:
+ * Every other table loads in bulk (a foreign key or index checked per row cost 6,000-60,000 rows/s
+ * at 1M), in three steps:
  *   1. One committed transaction takes off what costs per row: the change-feed insert trigger, the
  *      summary insert trigger (symptom_entry_rollup_insert, schema 0013; consent_member_insert,
- *      schema 0014) and the catalog check (symptom_entry_catalog_insert, schema 0030, which keeps
- *      every COPY's rows in a transition table) are disabled; the secondary indexes (those backing
- *      no constraint) are dropped; the foreign keys are dropped, and so are the primary keys of
+ *      0014; medication_first_insert, 0032) and the check triggers (symptom_entry_catalog_insert,
+ *      0030, which keeps every COPY's rows in a transition table; consent_grant's per-row grant
+ *      limit and invitation re-check) are disabled; the secondary indexes (those backing no
+ *      constraint) are dropped; the foreign keys are dropped, and so are the primary keys of
  *      the rollups written per chunk (symptom_day, symptom_week). The definitions are read from
  *      pg_indexes and pg_constraint first, so the loader puts back exactly what the schema had.
  *   2. J loaders (--jobs, 2 by default: one per core), each with its own connection, COPY disjoint
@@ -30,10 +31,13 @@
  *   3. The indexes and the rollups' keys are created again from their definitions (a member's
  *      rollup added twice fails here); then one transaction locks the table
  *      against writers (SHARE), compares the rollup totals with the entries (0019; a difference,
- *      or an older schema, recomputes them all: symptom_rollup_rebuild()), adds the foreign keys
+ *      or an older schema or a summary without per-chunk adds, recomputes them all:
+ *      symptom_rollup_rebuild(), medication_first_rebuild() of 0037), adds the foreign keys
  *      again (ADD CONSTRAINT checks every row with one join, so a row no key would have let in
- *      fails the load just as it would have failed the COPY), runs the catalog check's query
+ *      fails the load just as it would have failed the COPY), runs the check triggers' query
  *      over every row the same way, and enables the triggers.
+ * The member facts (schema 0022), whose triggers are off for the whole load, are rebuilt once at
+ * the end, their tables' secondary indexes and foreign keys taken off the same way meanwhile.
  * Each of these steps prints its own timing line under the table's. The result is the database
  * the service would hold: same rows, rollups equal to a GROUP BY over the entries, same indexes,
  * constraints and triggers (only the OIDs behind the foreign keys' internal triggers are new);
@@ -431,7 +435,6 @@ struct table {
                           * statement-level successor "<table>_log_insert" (0011); NULL: none */
     row_fn rows;
     row_fn staff; /* rows for the staff accounts (first chunk only), or NULL */
-    bool replan;  /* a row trigger queries the table itself: refresh its plans as it grows */
     bool bulk;    /* a big table: loaded in parallel without its secondary indexes, foreign keys
                    * and change feed, which are put back afterwards (struct bulk) */
     const char *rollup;         /* a rollup insert trigger to disable for the load, or NULL */
@@ -446,6 +449,8 @@ struct table {
                                  * primary keys are built once after the load, or NULL */
     bool binary; /* COPY in the binary format: the rows' writer uses no cp_int (symptom_entry:
                   * a third less server time per row than text, mostly timestamps and UUIDs) */
+    const char *rollup_tables; /* the tables the rollup writes (", "-separated), vacuumed at the
+                                * end when the rollup was kept, or NULL */
 };
 
 /* The name of t's change-feed insert trigger into out. Returns 0, or -1 when the table has
@@ -548,15 +553,6 @@ static int load_range(struct gen *g, const struct table *t, uint32_t lo, uint32_
         }
         if (exec_ok(g->conn, "COMMIT") < 0)
             goto out;
-        /* consent_grant_limit counts the member's grants per row; a plan cached while the table
-         * was empty scans it whole, which makes the load quadratic. New statistics and fresh plans
-         * after chunk 1, 2, 4, 8, ... keep the index scan. */
-        uint32_t done = (from - lo) / CHUNK + 1;
-        if (t->replan && (done & (done - 1)) == 0) {
-            snprintf(sql, sizeof(sql), "ANALYZE %s", t->name);
-            if (exec_ok(g->conn, sql) < 0 || exec_ok(g->conn, "DISCARD PLANS") < 0)
-                goto out;
-        }
     }
     rc = 0;
 out:
@@ -1664,54 +1660,56 @@ static int rows_symptom(struct gen *g, struct copy *c, const struct gen_member *
 
 static const struct table tables[] = {
     {"account", "id, email, display_name, role, password_hash, created_at, updated_at", NULL,
-     rows_account, rows_staff_accounts, false, true, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-     false},
+     rows_account, rows_staff_accounts, true, NULL, NULL, NULL, NULL, NULL, NULL, NULL, false,
+     NULL},
     {"session", "token_hash, account_id, created_at, expires_at, revoked_at", NULL, rows_session,
-     rows_staff_sessions, false, false, NULL, NULL, NULL, NULL, NULL, NULL, NULL, false},
+     rows_staff_sessions, false, NULL, NULL, NULL, NULL, NULL, NULL, NULL, false, NULL},
     {"member_profile",
      "member_id, birth_year, sex_at_birth, gender, country, postal_prefix, timezone, created_at, "
      "updated_at",
-     "member_profile_log", rows_profile, NULL, false, true, NULL, NULL, NULL, NULL, NULL, NULL,
-     NULL, false},
+     "member_profile_log", rows_profile, NULL, true, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+     false, NULL},
     {"custom_item", "member_id, id, kind, name, created_at, updated_at", NULL, rows_custom, NULL,
-     false, true, NULL, NULL, NULL, NULL, NULL, NULL, NULL, false},
+     true, NULL, NULL, NULL, NULL, NULL, NULL, NULL, false, NULL},
     {"member_condition",
      "member_id, id, condition_id, custom_id, diagnosed_on, diagnosed_date, status, note, "
      "created_at, updated_at",
-     "member_condition_log", rows_condition, NULL, false, true, NULL, NULL, NULL, NULL, NULL, NULL,
-     NULL, false},
+     "member_condition_log", rows_condition, NULL, true, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+     false, NULL},
     {"medication",
      "member_id, id, medication_id, custom_id, dose_amount, dose_unit, freq_kind, freq_value, "
      "started_on, stopped_on, stop_reason, for_condition, note, created_at, updated_at",
-     "medication_log", rows_medication, NULL, false, true, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-     false},
+     /* Each statement's first-start refresh (0032) re-planned against a growing table: once
+      * at the end instead (0037). */
+     "medication_log", rows_medication, NULL, true, "medication_first_insert",
+     "medication_first_rebuild()", NULL, NULL, NULL, NULL, NULL, false, "medication_first"},
     {"medication_dose",
      "member_id, id, medication_ref, scheduled_at, taken_at, status, reason, created_at, "
      "updated_at",
-     "medication_dose_log", rows_dose, NULL, false, true, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-     false},
+     "medication_dose_log", rows_dose, NULL, true, NULL, NULL, NULL, NULL, NULL, NULL, NULL, false,
+     NULL},
     {"medication_evaluation",
      "member_id, id, medication_ref, evaluated_on, effectiveness, adherence, burden, note, "
      "created_at, updated_at",
-     "medication_evaluation_log", rows_evaluation, NULL, false, true, NULL, NULL, NULL, NULL, NULL,
-     NULL, NULL, false},
+     "medication_evaluation_log", rows_evaluation, NULL, true, NULL, NULL, NULL, NULL, NULL, NULL,
+     NULL, false, NULL},
     {"evaluation_side_effect",
      "member_id, evaluation_ref, ordinal, symptom_id, custom_id, severity, created_at, "
      "updated_at",
-     "evaluation_side_effect_log", rows_side_effect, NULL, false, true, NULL, NULL, NULL, NULL,
-     NULL, NULL, NULL, false},
+     "evaluation_side_effect_log", rows_side_effect, NULL, true, NULL, NULL, NULL, NULL, NULL, NULL,
+     NULL, false, NULL},
     {"goal",
      "member_id, id, title, kind, symptom_id, medication_ref, target_value, direction, due_on, "
      "status, created_at, updated_at",
-     "goal_log", rows_goal, NULL, false, true, NULL, NULL, NULL, NULL, NULL, NULL, NULL, false},
+     "goal_log", rows_goal, NULL, true, NULL, NULL, NULL, NULL, NULL, NULL, NULL, false, NULL},
     {"goal_progress", "member_id, id, goal_ref, value, recorded_at, note, created_at, updated_at",
-     "goal_progress_log", rows_progress, NULL, false, true, NULL, NULL, NULL, NULL, NULL, NULL,
-     NULL, false},
+     "goal_progress_log", rows_progress, NULL, true, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+     false, NULL},
     {"consent_grant",
      "member_id, id, version, effect, purpose, categories, conditions, non_commercial, "
      "not_for_profit_only, valid_from, valid_until, status, policy_version, created_at, "
      "withdrawn_at",
-     NULL, rows_grant, NULL, false, true, "consent_member_insert", "consent_member_rebuild()",
+     NULL, rows_grant, NULL, true, "consent_member_insert", "consent_member_rebuild()",
      "consent_member_add_members",
      "SELECT (SELECT count(*) FROM consent_member) = (SELECT count(*) FROM (SELECT DISTINCT"
      " member_id, purpose FROM consent_grant WHERE status = 'active') x)",
@@ -1721,13 +1719,13 @@ static const struct table tables[] = {
      "SELECT (SELECT count(*) FROM (SELECT member_id FROM consent_grant WHERE status = 'active'"
      " GROUP BY member_id HAVING count(*) > 1024) x) + (SELECT count(*) FROM trial_invitation"
      " WHERE status = 'pending')",
-     NULL, false},
+     NULL, false, "consent_member"},
     {"consent_event", "member_id, grant_id, version, event, at, receipt_id, receipt", NULL,
-     rows_event, NULL, false, true, NULL, NULL, NULL, NULL, NULL, NULL, NULL, false},
+     rows_event, NULL, true, NULL, NULL, NULL, NULL, NULL, NULL, NULL, false, NULL},
     {"symptom_entry",
      "member_id, id, symptom_id, custom_id, severity, recorded_at, duration_minutes, triggers, "
      "note, created_at, updated_at",
-     "symptom_entry_log", rows_symptom, NULL, false, true, "symptom_entry_rollup_insert",
+     "symptom_entry_log", rows_symptom, NULL, true, "symptom_entry_rollup_insert",
      "symptom_rollup_rebuild()", "symptom_rollup_add_members",
      "SELECT (SELECT count(*) FROM symptom_entry WHERE symptom_id IS NOT NULL) ="
      " (SELECT coalesce(sum(n), 0) FROM symptom_week)",
@@ -1736,7 +1734,7 @@ static const struct table tables[] = {
      "SELECT (SELECT count(*) FROM symptom_entry n WHERE n.symptom_id IS NOT NULL AND NOT EXISTS"
      " (SELECT 1 FROM catalog_symptom c WHERE c.id = n.symptom_id)) + (SELECT count(*) FROM"
      " symptom_entry n WHERE NOT EXISTS (SELECT 1 FROM account a WHERE a.id = n.member_id))",
-     "symptom_day symptom_week", true},
+     "symptom_day symptom_week", true, "symptom_day, symptom_week"},
 };
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
 
@@ -1981,7 +1979,11 @@ int main(int argc, char **argv)
            g.nmembers, g.days, g.seed, g.nsessions, mono() - t0);
     if (write_tokens(&g, tokens) < 0)
         goto out;
-    bool rollups = false;
+    char vacuum[1024] = "VACUUM (ANALYZE) ";
+    for (size_t i = 0; i < NTABLES; i++) {
+        strcat(vacuum, tables[i].name);
+        strcat(vacuum, i + 1 < NTABLES ? ", " : "");
+    }
     t0 = mono();
     if (facts_toggle(g.conn, false) < 0) {
         facts_toggle(g.conn, true);
@@ -1993,7 +1995,10 @@ int main(int argc, char **argv)
             bulk_free(&bulk);
             goto out;
         }
-        rollups = rollups || (t->bulk && bulk.rollup[0]);
+        if (t->bulk && bulk.rollup[0] && t->rollup_tables) {
+            strcat(vacuum, ", ");
+            strcat(vacuum, t->rollup_tables);
+        }
         int loaded =
             atomic_load(&stopping) ? -1 : load(&g, t, bulk.by_chunk ? t->rollup_add : NULL);
         /* Put back what bulk_off took off, also after a failed load: the schema must stay. */
@@ -2010,13 +2015,6 @@ int main(int argc, char **argv)
         goto out;
     printf("%-24s %12s      %9.1f s\n", "total load", "", mono() - t0);
     /* Like autovacuum would after a bulk load: visibility map and statistics for the planner. */
-    char vacuum[1024] = "VACUUM (ANALYZE) ";
-    for (size_t i = 0; i < NTABLES; i++) {
-        strcat(vacuum, tables[i].name);
-        strcat(vacuum, i + 1 < NTABLES ? ", " : "");
-    }
-    if (rollups)
-        strcat(vacuum, ", symptom_day, symptom_week"); /* rebuilt by symptom_rollup_rebuild() */
     t0 = mono();
     if (exec_ok(g.conn, vacuum) < 0)
         goto out;
