@@ -1679,8 +1679,8 @@ static const struct table tables[] = {
     {"medication",
      "member_id, id, medication_id, custom_id, dose_amount, dose_unit, freq_kind, freq_value, "
      "started_on, stopped_on, stop_reason, for_condition, note, created_at, updated_at",
-     /* Each statement's first-start refresh (0032) re-planned against a growing table: once
-      * at the end instead (0037). */
+     /* Each statement's first-start refresh (0032) cost more as the table grew: once at the
+      * end instead (0037). */
      "medication_log", rows_medication, NULL, true, "medication_first_insert",
      "medication_first_rebuild()", NULL, NULL, NULL, NULL, NULL, false, "medication_first"},
     {"medication_dose",
