@@ -213,7 +213,7 @@ static void cp_bool(struct copy *c, bool v)
 static void cp_int(struct copy *c, long long v)
 {
     char tmp[24];
-    assert(!c->binary); /* the binary format needs the width: cp_int2, cp_int4 */
+    assert(!c->binary); /* the binary format needs the width: cp_intw */
     int n = 0;
     unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
     do {
@@ -241,25 +241,15 @@ static void uuid_text(const uint8_t id[16], char out[37])
     *o = '\0';
 }
 
-/* smallint and int columns. */
-static void cp_int2(struct copy *c, int16_t v)
+/* A smallint (bytes 2) or int (bytes 4) column. */
+static void cp_intw(struct copy *c, int32_t v, int bytes)
 {
     if (!c->binary) {
         cp_int(c, v);
         return;
     }
-    be(c, 2, 4);
-    be(c, (uint16_t)v, 2);
-}
-
-static void cp_int4(struct copy *c, int32_t v)
-{
-    if (!c->binary) {
-        cp_int(c, v);
-        return;
-    }
-    be(c, 4, 4);
-    be(c, (uint32_t)v, 4);
+    be(c, (uint64_t)bytes, 4);
+    be(c, (uint32_t)v, bytes);
 }
 
 static void cp_uuid(struct copy *c, const uint8_t id[16])
@@ -1631,11 +1621,11 @@ static int emit_symptom(void *ctx, const struct gen_member *m, int32_t day, int 
         cp_str(c, gen_symptom_ids[sy->def]);
         cp_null(c);
     }
-    cp_int2(c, (int16_t)severity);
+    cp_intw(c, severity, 2);
     cp_ts(c, at);
     /* The id's random bytes decide the optional fields: cheap and reproducible. */
     if (id[1] < 26)
-        cp_int4(c, 15 + id[2] % 240);
+        cp_intw(c, 15 + id[2] % 240, 4);
     else
         cp_null(c);
     if (id[3] < 13)
