@@ -12,6 +12,7 @@
 
 #include <math.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -269,7 +270,59 @@ static void add_ref(struct wctx *c, int kind, const char *key, const char *value
         snprintf(r->field, sizeof(r->field), "%s", key);
 }
 
-/* Check every recorded reference with one query per kind. 0, or -1 on a database error. */
+/* Catalog symptom ids known to exist. Schemas 0030 and 0034 make them permanent (deleting,
+ * renaming or truncating one is refused), so an id found once stays valid, and the reference check
+ * skips the database for the ids it has seen: one statement less for every symptom write. Unknown
+ * ids still go to the database. Shared by the handler threads; bounded, and not grown when full. */
+#define KNOWN_SYMPTOMS_MAX 1024
+static struct {
+    pthread_rwlock_t lock;
+    char ids[KNOWN_SYMPTOMS_MAX][65]; /* sorted; catalog ids are 1 to 64 characters */
+    int n;
+} known = {.lock = PTHREAD_RWLOCK_INITIALIZER};
+
+/* Index of id in known.ids, or -(insertion point) - 1. Caller holds the lock. */
+static int known_find(const char *id)
+{
+    int lo = 0, hi = known.n;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2, cmp = strcmp(known.ids[mid], id);
+        if (cmp == 0)
+            return mid;
+        if (cmp < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -lo - 1;
+}
+
+static bool symptom_known(const char *id)
+{
+    pthread_rwlock_rdlock(&known.lock);
+    bool found = known_find(id) >= 0;
+    pthread_rwlock_unlock(&known.lock);
+    return found;
+}
+
+/* Remember an id the catalog returned. */
+static void symptom_learn(const char *id)
+{
+    if (strlen(id) >= sizeof(known.ids[0]))
+        return;
+    pthread_rwlock_wrlock(&known.lock);
+    int at = known_find(id);
+    if (at < 0 && known.n < KNOWN_SYMPTOMS_MAX) {
+        at = -at - 1;
+        memmove(known.ids[at + 1], known.ids[at], (size_t)(known.n - at) * sizeof(known.ids[0]));
+        snprintf(known.ids[at], sizeof(known.ids[0]), "%s", id);
+        known.n++;
+    }
+    pthread_rwlock_unlock(&known.lock);
+}
+
+/* Check every recorded reference with one query per kind (none for catalog symptoms already
+ * known). 0, or -1 on a database error. */
 static int verify_refs(struct wctx *c)
 {
     int rc = -1;
@@ -277,7 +330,7 @@ static int verify_refs(struct wctx *c)
         struct arr a = {0};
         size_t n = 0;
         for (size_t i = 0; i < c->nrefs; i++)
-            if (c->refs[i].kind == k) {
+            if (c->refs[i].kind == k && !(k == REF_SYMPTOM && symptom_known(c->refs[i].value))) {
                 arr_add(&a, c->refs[i].value);
                 n++;
             }
@@ -291,10 +344,12 @@ static int verify_refs(struct wctx *c)
         arr_free(&a);
         if (!r)
             goto out;
+        for (int row = 0; k == REF_SYMPTOM && row < PQntuples(r); row++)
+            symptom_learn(PQgetvalue(r, row, 0));
         for (size_t i = 0; i < c->nrefs; i++) {
             if (c->refs[i].kind != k)
                 continue;
-            bool found = false;
+            bool found = k == REF_SYMPTOM && symptom_known(c->refs[i].value);
             for (int row = 0; row < PQntuples(r) && !found; row++)
                 found = ref_check[k].own ? strcasecmp(PQgetvalue(r, row, 0), c->refs[i].value) == 0
                                          : strcmp(PQgetvalue(r, row, 0), c->refs[i].value) == 0;
@@ -802,6 +857,9 @@ struct resource {
     json_t *(*to_json)(PGresult *r, int row);
     /* $1 member, $2 id [, $3 parent]; $1 member, $2 id, the parse order; $1 member, $2 uuid[] */
     const char *get_name, *get_sql, *ins_name, *ins_sql, *upd_name, *upd_sql, *del_name, *del_sql;
+    /* ins_sql ends in RETURNING the get columns, which saves reading the new row back; not where
+     * later statements add to the representation (an evaluation's side effects). */
+    bool ins_returns;
     /* As get, locking the row until the transaction ends: PATCH reads, merges and writes back. */
     const char *lock_name, *lock_sql;
     const char *ids_name, *ids_sql, *all_name, *all_sql;
@@ -825,6 +883,7 @@ struct resource {
     "SELECT " cols " FROM " table " WHERE member_id = $1 AND id = ANY($2::uuid[])"
 #define ALL_SQL(cols, table, key)                                                                  \
     "SELECT " cols " FROM " table " WHERE member_id = $1 ORDER BY " key ", " table ".id"
+#define RETURNING(cols) " RETURNING " cols
 #define DEL_SQL(table, extra) "DELETE FROM " table " WHERE member_id = $1 AND id = $2" extra
 
 #define SYMPTOM_KEY "symptom_entry.recorded_at"
@@ -851,7 +910,8 @@ static const struct resource res_condition = {
     .ins_name = "rec_condition_insert",
     .ins_sql = "INSERT INTO member_condition (member_id, id, condition_id, custom_id, "
                "diagnosed_on, diagnosed_date, status, note) "
-               "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+               "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)" RETURNING(REC_CONDITION_COLUMNS),
+    .ins_returns = true,
     .upd_name = "rec_condition_update",
     .upd_sql = "UPDATE member_condition SET condition_id = $3, custom_id = $4, diagnosed_on = $5, "
                "diagnosed_date = $6, status = $7, note = $8 WHERE member_id = $1 AND id = $2",
@@ -876,7 +936,9 @@ static const struct resource res_symptom = {
     .ins_name = "rec_symptom_insert",
     .ins_sql = "INSERT INTO symptom_entry (member_id, id, symptom_id, custom_id, severity, "
                "recorded_at, duration_minutes, triggers, note) "
-               "VALUES ($1, $2, $3, $4, $5, $6, $7, " TRIGGERS("$8") ", $9)",
+               "VALUES ($1, $2, $3, $4, $5, $6, $7, " TRIGGERS("$8") ", $9)" RETURNING(
+                   REC_SYMPTOM_COLUMNS),
+    .ins_returns = true,
     .upd_name = "rec_symptom_update",
     .upd_sql = "UPDATE symptom_entry SET symptom_id = $3, custom_id = $4, severity = $5, "
                "recorded_at = $6, duration_minutes = $7, triggers = " TRIGGERS("$8") ", note = $9 "
@@ -904,7 +966,9 @@ static const struct resource res_medication = {
     .ins_sql = "INSERT INTO medication (member_id, id, medication_id, custom_id, dose_amount, "
                "dose_unit, freq_kind, freq_value, started_on, stopped_on, stop_reason, "
                "for_condition, note) "
-               "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+               "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)" RETURNING(
+                   REC_MEDICATION_COLUMNS),
+    .ins_returns = true,
     .upd_name = "rec_medication_update",
     .upd_sql = "UPDATE medication SET medication_id = $3, custom_id = $4, dose_amount = $5, "
                "dose_unit = $6, freq_kind = $7, freq_value = $8, started_on = $9, "
@@ -931,7 +995,9 @@ static const struct resource res_dose = {
                 " FOR UPDATE",
     .ins_name = "rec_dose_insert",
     .ins_sql = "INSERT INTO medication_dose (member_id, id, medication_ref, scheduled_at, "
-               "taken_at, status, reason) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+               "taken_at, status, reason) VALUES ($1, $2, $3, $4, $5, $6, $7)" RETURNING(
+                   REC_DOSE_COLUMNS),
+    .ins_returns = true,
     .upd_name = "rec_dose_update",
     .upd_sql = "UPDATE medication_dose SET scheduled_at = $4, taken_at = $5, status = $6, "
                "reason = $7 WHERE member_id = $1 AND id = $2 AND medication_ref = $3",
@@ -982,7 +1048,8 @@ static const struct resource res_goal = {
     .ins_name = "rec_goal_insert",
     .ins_sql = "INSERT INTO goal (member_id, id, title, kind, symptom_id, medication_ref, "
                "target_value, direction, due_on, status) "
-               "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+               "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)" RETURNING(REC_GOAL_COLUMNS),
+    .ins_returns = true,
     .upd_name = "rec_goal_update",
     .upd_sql = "UPDATE goal SET title = $3, kind = $4, symptom_id = $5, medication_ref = $6, "
                "target_value = $7, direction = $8, due_on = $9, status = $10 "
@@ -1006,7 +1073,8 @@ static const struct resource res_progress = {
     .lock_sql = GET_SQL(REC_PROGRESS_COLUMNS, "goal_progress", " AND goal_ref = $3") " FOR UPDATE",
     .ins_name = "rec_progress_insert",
     .ins_sql = "INSERT INTO goal_progress (member_id, id, goal_ref, value, recorded_at, note) "
-               "VALUES ($1, $2, $3, $4, $5, $6)",
+               "VALUES ($1, $2, $3, $4, $5, $6)" RETURNING(REC_PROGRESS_COLUMNS),
+    .ins_returns = true,
     .upd_name = "rec_progress_update",
     .upd_sql = "UPDATE goal_progress SET value = $4, recorded_at = $5, note = $6 "
                "WHERE member_id = $1 AND id = $2 AND goal_ref = $3",
@@ -1194,16 +1262,12 @@ out:
 }
 
 /* Answer with one resource as GET one shows it. */
-static void respond_one(struct svc_req *req, struct svc_resp *resp, const struct resource *res,
-                        const char *parent, const char *id, int status)
+/* Answer with row 0 of r, a representation read by the get columns (borrowed), plus the extras
+ * some resources add; 404 when r has no row. */
+static void respond_row(struct svc_req *req, struct svc_resp *resp, const struct resource *res,
+                        PGresult *r, const char *id, int status)
 {
-    const char *params[] = {req->who.account_id, id, parent};
     json_t *o = NULL;
-    PGresult *r = db_prep(req->db, res->get_name, res->get_sql, parent ? 3 : 2, params);
-    if (!r) {
-        svc_problem_db(resp, req->db);
-        goto out;
-    }
     if (PQntuples(r) != 1) {
         char detail[64];
         snprintf(detail, sizeof(detail), "no such %s", res->what);
@@ -1227,6 +1291,17 @@ static void respond_one(struct svc_req *req, struct svc_resp *resp, const struct
     o = NULL;
 out:
     json_decref(o);
+}
+
+static void respond_one(struct svc_req *req, struct svc_resp *resp, const struct resource *res,
+                        const char *parent, const char *id, int status)
+{
+    const char *params[] = {req->who.account_id, id, parent};
+    PGresult *r = db_prep(req->db, res->get_name, res->get_sql, parent ? 3 : 2, params);
+    if (r)
+        respond_row(req, resp, res, r, id, status);
+    else
+        svc_problem_db(resp, req->db);
     PQclear(r);
 }
 
@@ -1275,7 +1350,10 @@ static void create(struct svc_req *req, struct svc_resp *resp, const struct reso
         svc_problem_db(resp, req->db);
         goto out;
     }
-    respond_one(req, resp, res, parent, w.id, 201);
+    if (res->ins_returns)
+        respond_row(req, resp, res, r, w.id, 201);
+    else
+        respond_one(req, resp, res, parent, w.id, 201);
 out:
     PQclear(r);
     row_free(&w);

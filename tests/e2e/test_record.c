@@ -1477,6 +1477,50 @@ END_TEST
 
 /* Last: the server logged no SQL errors, no sanitizer findings and none of the health data above.
  */
+/* The server remembers catalog symptom ids it has found (they are permanent) and skips the
+ * database for them; ids it has not found are asked again each time, so one added to the catalog
+ * later is accepted, and an unknown one is refused next to known ones. */
+START_TEST(symptom_catalog_references)
+{
+    char tok[64], me[37], at[32], body[512];
+    th_account("member", tok, me);
+    iso(time(NULL) - 3600, at);
+    json_decref(symptom(tok, "'fatigue'", 4, at));
+    json_decref(symptom(tok, "'fatigue'", 5, at));
+    snprintf(body, sizeof(body), "{'symptom': 'cc_test_added', 'severity': 1, 'recorded_at': '%s'}",
+             at);
+    bad("POST", "/v1/me/symptoms", tok, th_json(body), FIELDS("symptom"));
+    bad("POST", "/v1/me/symptoms", tok, th_json(body), FIELDS("symptom"));
+    ck_assert_int_eq(count_for("symptom_entry", me), 2);
+
+    ck_assert_int_eq(th_sql_long("WITH i AS (INSERT INTO catalog_symptom (id, name, snomed) "
+                                 "VALUES ('cc_test_added', 'CC test added symptom', '999999901') "
+                                 "RETURNING 1) SELECT count(*) FROM i",
+                                 0, NULL),
+                     1);
+    json_t *e = symptom(tok, "'cc_test_added'", 1, at);
+    ck_assert_str_eq(S(e, "symptom"), "cc_test_added");
+    json_decref(e);
+
+    /* Known, newly known and unknown ids in one batch: only the unknown one is named. */
+    snprintf(body, sizeof(body),
+             "{'items': [{'type': 'symptom', 'symptom': 'fatigue', 'severity': 1, "
+             "'recorded_at': '%s'}, {'type': 'symptom', 'symptom': 'cc_test_added', "
+             "'severity': 2, 'recorded_at': '%s'}, {'type': 'symptom', 'symptom': "
+             "'cc_test_still_unknown', 'severity': 3, 'recorded_at': '%s'}]}",
+             at, at, at);
+    bad("POST", "/v1/me/batch", tok, th_json(body), FIELDS("items[2].symptom"));
+    ck_assert_int_eq(count_for("symptom_entry", me), 3);
+    snprintf(body, sizeof(body),
+             "{'items': [{'type': 'symptom', 'symptom': 'fatigue', 'severity': 1, "
+             "'recorded_at': '%s'}, {'type': 'symptom', 'symptom': 'cc_test_added', "
+             "'severity': 2, 'recorded_at': '%s'}]}",
+             at, at);
+    json_decref(th_must(201, "POST", "/v1/me/batch", tok, th_json(body)));
+    ck_assert_int_eq(count_for("symptom_entry", me), 5);
+}
+END_TEST
+
 START_TEST(server_log_clean)
 {
     char *log = th_server_log();
@@ -1512,6 +1556,7 @@ int main(void)
     tcase_add_test(tc, idempotent_posts);
     tcase_add_test(tc, isolation_between_members);
     tcase_add_test(tc, export_everything);
+    tcase_add_test(tc, symptom_catalog_references);
     tcase_add_test(tc, server_log_clean);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
