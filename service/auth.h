@@ -23,6 +23,8 @@ int svc_password_verify(const char *password, const char *stored, int iterations
 int svc_token_new(char out[SVC_TOKEN_LEN + 1]);
 /* SHA-256 of s as lowercase hex. */
 void svc_sha256_hex(const char *s, size_t len, char out[65]);
+/* A new random (version 4) uuid, lowercase, into out. Returns 0 or -1. */
+int svc_uuid4(char out[37]);
 /* Random lowercase hex of nbytes random bytes into out (2*nbytes+1). Returns 0 or -1. */
 int svc_random_hex(size_t nbytes, char *out);
 

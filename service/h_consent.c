@@ -314,18 +314,6 @@ static char *conditions_text(const json_t *a)
 /* ---- receipts ---- */
 
 /* A random (version 4) UUID into out[37]. Returns 0 or -1. */
-static int new_uuid(char out[37])
-{
-    char hex[33];
-    if (svc_random_hex(16, hex) < 0)
-        return -1;
-    int nibble = hex[16] <= '9' ? hex[16] - '0' : hex[16] - 'a' + 10;
-    hex[12] = '4';
-    hex[16] = "89ab"[nibble & 3];
-    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
-    return 0;
-}
-
 /* The Kantara-style receipt payload. grant is borrowed. New reference or NULL. */
 static json_t *receipt_payload(const char *member_id, const char *receipt_id, long long iat,
                                const char *timestamp, json_t *grant, const char *policy_sha,
@@ -369,7 +357,7 @@ static void finish(struct svc_req *req, struct svc_resp *resp, const char *grant
     }
     const int c = SVC_CONSENT_JSON_NCOLUMNS;
     json_t *ts = rec_time_json(r, 0, c + 2);
-    if (!(grant = svc_consent_grant_json(r, 0, 0)) || new_uuid(receipt_id) < 0 || !ts ||
+    if (!(grant = svc_consent_grant_json(r, 0, 0)) || svc_uuid4(receipt_id) < 0 || !ts ||
         !(payload = receipt_payload(req->who.account_id, receipt_id,
                                     strtoll(PQgetvalue(r, 0, c + 1), NULL, 10),
                                     json_string_value(ts), grant, PQgetvalue(r, 0, c), event)) ||

@@ -5,13 +5,13 @@
  * simply not found. Writes validate everything first (naming every bad field), then check the
  * references against the database, then create any custom items, and only then write; the
  * pipeline's transaction rolls everything back on any error. */
+#include "auth.h"
 #include "db.h"
 #include "handlers.h"
 #include "record.h"
 #include "validate.h"
 
 #include <math.h>
-#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -39,19 +39,6 @@
 #define DATE_SLACK (14 * 3600)
 
 /* ---- small helpers ---- */
-
-static int new_uuid(char out[37])
-{
-    unsigned char b[16];
-    if (RAND_bytes(b, sizeof(b)) != 1)
-        return -1;
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-             b[14], b[15]);
-    return 0;
-}
 
 /* A PostgreSQL array literal built element by element: every element quoted, NULL for NULL. */
 struct arr {
@@ -208,6 +195,7 @@ struct wctx {
     bool oom;
     time_t now;
     char today[11];
+    const char *const *envelope; /* more keys a resource's object may have (a batch item's) */
 };
 
 /* Errors of nested fields carry the path: "items[3].frequency.times_per_day". */
@@ -582,12 +570,18 @@ static bool partial_date(const char *s, char first[11])
     return true;
 }
 
+/* Unknown fields of a resource's object are errors; the envelope's keys are not. */
+static void only(struct wctx *c, json_t *o, const char *const *fields)
+{
+    svc_v_only_also(&c->v, o, fields, c->envelope);
+}
+
 /* $3 condition_id, $4 custom_id, $5 diagnosed_on, $6 diagnosed_date, $7 status, $8 note */
 static void parse_condition(struct wctx *c, json_t *o, struct row *w)
 {
     static const char *const fields[] = {"condition", "diagnosed_on", "status", "note", NULL};
     const char *s;
-    svc_v_only(&c->v, o, fields);
+    only(c, o, fields);
     w->np = 8;
     w->item_at = 2;
     get_item(c, o, "condition", true, REF_CONDITION, true, &w->item);
@@ -613,7 +607,7 @@ static void parse_symptom(struct wctx *c, json_t *o, struct row *w)
         "duration_minutes", "triggers", "note",           NULL};
     long long sev = -1;
     const char *label = NULL;
-    svc_v_only(&c->v, o, fields);
+    only(c, o, fields);
     w->np = 9;
     w->item_at = 2;
     get_item(c, o, "symptom", true, REF_SYMPTOM, true, &w->item);
@@ -674,7 +668,7 @@ static void parse_medication(struct wctx *c, json_t *o, struct row *w)
     static const char *const fields[] = {
         "medication", "dose_amount", "dose_unit",     "frequency", "started_on",
         "stopped_on", "stop_reason", "for_condition", "note",      NULL};
-    svc_v_only(&c->v, o, fields);
+    only(c, o, fields);
     w->np = 13;
     w->item_at = 2;
     get_item(c, o, "medication", true, REF_MEDICATION, true, &w->item);
@@ -738,7 +732,7 @@ static void parse_medication(struct wctx *c, json_t *o, struct row *w)
 static void parse_dose(struct wctx *c, json_t *o, struct row *w)
 {
     static const char *const fields[] = {"scheduled_at", "taken_at", "status", "reason", NULL};
-    svc_v_only(&c->v, o, fields);
+    only(c, o, fields);
     w->np = 7;
     int rs = get_time(c, o, "scheduled_at", false, false, w->buf[0]);
     int rt = get_time(c, o, "taken_at", false, true, w->buf[1]);
@@ -759,7 +753,7 @@ static void parse_evaluation(struct wctx *c, json_t *o, struct row *w)
     static const char *const fields[] = {
         "evaluated_on", "effectiveness", "side_effects", "adherence", "burden", "note", NULL};
     static const char *const se_fields[] = {"symptom", "severity", NULL};
-    svc_v_only(&c->v, o, fields);
+    only(c, o, fields);
     w->np = 8;
     if (get_date(c, o, "evaluated_on", true, true, w->buf[0]) == SVC_V_OK)
         w->p[3] = w->buf[0];
@@ -802,7 +796,7 @@ static void parse_goal(struct wctx *c, json_t *o, struct row *w)
                                          "due_on",     "status",       NULL};
     const char *kind = NULL, *med;
     struct item sym;
-    svc_v_only(&c->v, o, fields);
+    only(c, o, fields);
     w->np = 10;
     if (svc_v_str(&c->v, o, "title", true, 1, 200, &w->p[2]) == SVC_V_OK && blank(w->p[2]))
         svc_v_error(&c->v, "title", "must not be blank");
@@ -833,7 +827,7 @@ static void parse_goal(struct wctx *c, json_t *o, struct row *w)
 static void parse_progress(struct wctx *c, json_t *o, struct row *w)
 {
     static const char *const fields[] = {"value", "recorded_at", "note", NULL};
-    svc_v_only(&c->v, o, fields);
+    only(c, o, fields);
     w->np = 6;
     if (get_num(c, o, "value", true, -MAX_NUMBER, MAX_NUMBER, w->buf[0]) == SVC_V_OK)
         w->p[3] = w->buf[0];
@@ -1339,7 +1333,7 @@ static void create(struct svc_req *req, struct svc_resp *resp, const struct reso
         }
     }
     res->parse(&c, req->body, &w);
-    if (settle(&c, &w, res, resp) < 0 || new_uuid(w.id) < 0)
+    if (settle(&c, &w, res, resp) < 0 || svc_uuid4(w.id) < 0)
         goto out;
     w.p[0] = req->who.account_id;
     w.p[1] = w.id;
@@ -1819,7 +1813,7 @@ void h_record_batch(struct svc_req *req, struct svc_resp *resp)
     struct wctx c;
     struct row *rows = NULL;
     int *types = NULL;
-    json_t **copies = NULL, *ids = NULL;
+    json_t *ids = NULL;
     struct item **customs = NULL;
     size_t n = 0, ncustom = 0;
     struct arr cols[NB][9];
@@ -1837,9 +1831,8 @@ void h_record_batch(struct svc_req *req, struct svc_resp *resp)
     n = json_array_size(items);
     rows = calloc(n, sizeof(*rows));
     types = calloc(n, sizeof(*types));
-    copies = calloc(n, sizeof(*copies));
     customs = calloc(n, sizeof(*customs));
-    if (!rows || !types || !copies || !customs)
+    if (!rows || !types || !customs)
         goto out;
     for (size_t i = 0; i < n; i++) {
         json_t *it = json_array_get(items, i);
@@ -1855,12 +1848,6 @@ void h_record_batch(struct svc_req *req, struct svc_resp *resp)
         types[i] = type == batch_types[0]   ? B_SYMPTOM
                    : type == batch_types[1] ? B_DOSE
                                             : B_PROGRESS;
-        /* The resource's own fields, without the envelope. */
-        if (!(copies[i] = json_copy(it))) {
-            c.oom = true;
-            break;
-        }
-        json_object_del(copies[i], "type");
         const char *pkey = types[i] == B_DOSE       ? "medication_id"
                            : types[i] == B_PROGRESS ? "goal_id"
                                                     : NULL;
@@ -1875,14 +1862,16 @@ void h_record_batch(struct svc_req *req, struct svc_resp *resp)
                     add_ref(&c, types[i] == B_DOSE ? REF_OWN_MEDICATION : REF_OWN_GOAL, pkey, pid);
                 rows[i].p[2] = pid;
             }
-            json_object_del(copies[i], pkey);
         }
+        /* The resource's own fields, and the envelope's: the type and the parent. */
+        c.envelope = (const char *const[]){"type", pkey, NULL};
         if (types[i] == B_SYMPTOM)
-            parse_symptom(&c, copies[i], &rows[i]);
+            parse_symptom(&c, it, &rows[i]);
         else if (types[i] == B_DOSE)
-            parse_dose(&c, copies[i], &rows[i]);
+            parse_dose(&c, it, &rows[i]);
         else
-            parse_progress(&c, copies[i], &rows[i]);
+            parse_progress(&c, it, &rows[i]);
+        c.envelope = NULL;
     }
     c.v.prefix[0] = '\0';
     if (c.oom)
@@ -1908,7 +1897,7 @@ void h_record_batch(struct svc_req *req, struct svc_resp *resp)
     for (size_t i = 0; i < n; i++) {
         struct row *w = &rows[i];
         int t = types[i];
-        if (new_uuid(w->id) < 0)
+        if (svc_uuid4(w->id) < 0)
             goto out;
         json_array_append_new(ids, json_string(w->id));
         if (t == B_SYMPTOM) {
@@ -1938,16 +1927,13 @@ void h_record_batch(struct svc_req *req, struct svc_resp *resp)
 out:
     PQclear(r);
     json_decref(ids);
-    for (size_t i = 0; rows && i < n; i++) {
+    for (size_t i = 0; rows && i < n; i++)
         row_free(&rows[i]);
-        json_decref(copies[i]);
-    }
     for (int t = 0; t < NB; t++)
         for (int k = 0; k < 9; k++)
             arr_free(&cols[t][k]);
     free(rows);
     free(types);
-    free(copies);
     free(customs);
     wctx_free(&c);
 }

@@ -56,6 +56,12 @@ void svc_v_problem(struct svc_v *v, struct svc_resp *resp)
 
 int svc_v_only(struct svc_v *v, const json_t *obj, const char *const *allowed)
 {
+    return svc_v_only_also(v, obj, allowed, NULL);
+}
+
+int svc_v_only_also(struct svc_v *v, const json_t *obj, const char *const *allowed,
+                    const char *const *also)
+{
     const char *key;
     json_t *val;
     int bad = 0;
@@ -63,6 +69,8 @@ int svc_v_only(struct svc_v *v, const json_t *obj, const char *const *allowed)
     {
         bool ok = false;
         for (const char *const *a = allowed; *a && !ok; a++)
+            ok = strcmp(*a, key) == 0;
+        for (const char *const *a = also; a && *a && !ok; a++)
             ok = strcmp(*a, key) == 0;
         if (!ok) {
             bad++;

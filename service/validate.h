@@ -25,6 +25,9 @@ void svc_v_problem(struct svc_v *v, struct svc_resp *resp);
 
 /* Fields not in allowed (NULL-terminated) are errors. Returns the number of unknown fields. */
 int svc_v_only(struct svc_v *v, const json_t *obj, const char *const *allowed);
+/* Same, with more allowed keys (an envelope's, as a batch item's "type"); also may be NULL. */
+int svc_v_only_also(struct svc_v *v, const json_t *obj, const char *const *allowed,
+                    const char *const *also);
 /* Getters: SVC_V_OK with *out set, SVC_V_ABSENT, SVC_V_NULL (explicit null; an error when required)
  * or SVC_V_BAD (error recorded). Strings are borrowed from obj and must be valid UTF-8 without NUL.
  */

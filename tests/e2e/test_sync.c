@@ -149,6 +149,17 @@ START_TEST(batch_all_or_nothing)
                "items[11].type", "items[12].medication_id"));
     ck_assert_int_eq(count_for("change_log", f.me), log0);
 
+    /* An item may carry its own type's parent key only. */
+    bad("POST", "/v1/me/batch", f.tok,
+        th_json(
+            "{'items': [{'type': 'symptom', 'symptom': 'fatigue', 'severity': 2, "
+            "'recorded_at': '2025-01-01T00:00:00Z', 'medication_id': "
+            "'6f1c2b7e-0000-4000-8000-000000000000'}, {'type': 'progress', 'goal_id': "
+            "'6f1c2b7e-0000-4000-8000-000000000001', 'value': 1, 'recorded_at': "
+            "'2025-01-01T00:00:00Z', 'medication_id': '6f1c2b7e-0000-4000-8000-000000000000'}]}"),
+        FIELDS("items[0].medication_id", "items[1].goal_id", "items[1].medication_id"));
+    ck_assert_int_eq(count_for("change_log", f.me), log0);
+
     /* The envelope. */
     bad("POST", "/v1/me/batch", f.tok, th_json("{'items': []}"), FIELDS("items"));
     bad("POST", "/v1/me/batch", f.tok, th_json("{'items': {}}"), FIELDS("items"));

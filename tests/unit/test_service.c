@@ -215,6 +215,39 @@ START_TEST(tokens)
 }
 END_TEST
 
+/* Version 4 uuids from the per-thread buffer: the form, the version and variant bits, and no
+ * repeats across many refills of the buffer (1,024 bytes, 64 uuids). */
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp((const char *)a, (const char *)b);
+}
+
+START_TEST(uuids)
+{
+    enum { N = 5000 };
+    static char ids[N][37];
+    int variants[4] = {0};
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(svc_uuid4(ids[i]), 0);
+        ck_assert_int_eq((int)strlen(ids[i]), 36);
+        ck_assert(svc_is_uuid(ids[i]));
+        ck_assert_int_eq(ids[i][14], '4');
+        static const char variant[] = "89ab";
+        const char *v = strchr(variant, ids[i][19]);
+        ck_assert(v && *v);
+        variants[v - variant]++;
+        for (const char *c = ids[i]; *c; c++)
+            ck_assert(*c == '-' || (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f'));
+    }
+    /* The two random variant bits are not stuck. */
+    for (int k = 0; k < 4; k++)
+        ck_assert_int_gt(variants[k], N / 8);
+    qsort(ids, N, sizeof(ids[0]), cmp_str);
+    for (int i = 1; i < N; i++)
+        ck_assert_str_ne(ids[i - 1], ids[i]);
+}
+END_TEST
+
 START_TEST(validation)
 {
     struct svc_v v;
@@ -302,6 +335,7 @@ int main(void)
     tcase_add_test(tc, pbkdf2_known_vectors);
     tcase_add_test(tc, password_hash_verify);
     tcase_add_test(tc, tokens);
+    tcase_add_test(tc, uuids);
     tcase_add_test(tc, validation);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
