@@ -14,6 +14,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1964,24 +1965,47 @@ static json_t *fetch_ids(struct svc_req *req, const struct resource *res, const 
 
 /* Rows become visible to the feed only once every transaction that started before them has ended
  * (txid below the snapshot's xmin), and are read in (txid, seq) order: a change committed late can
- * then never land behind a cursor already handed out. */
+ * then never land behind a cursor already handed out. A row holds the ids one statement changed
+ * (schema 0038), so a position is (txid, seq, ordinal); each row gives at most what the page still
+ * needs, whatever its size. */
+#define CHANGES_SQL                                                                                \
+    "WITH s AS (SELECT txid, seq, resource, op, resource_ids, CASE WHEN (txid, seq) = ($2::xid8, " \
+    "$3::bigint) THEN least($4::int, cardinality(resource_ids)) ELSE 0 END AS skip "               \
+    "FROM change_log WHERE member_id = $1 AND txid < pg_snapshot_xmin(pg_current_snapshot()) "     \
+    "AND (txid, seq) >= ($2::xid8, $3::bigint) ORDER BY txid, seq LIMIT $5::int + 1), "            \
+    "w AS (SELECT s.*, coalesce(sum(cardinality(resource_ids) - skip) OVER (ORDER BY txid, seq "   \
+    "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before FROM s) "                     \
+    "SELECT w.txid::text, w.seq::text, (w.skip + u.k)::text, w.resource, u.id::text, w.op "        \
+    "FROM w, unnest(w.resource_ids[w.skip + 1 : w.skip + $5::int - w.before]) WITH ORDINALITY "    \
+    "u(id, k) WHERE w.before < $5::int ORDER BY w.txid, w.seq, u.k"
+
+/* A cursor given out before 0038 is (txid, seq): after that whole row. */
+#define CURSOR_ROW_END "2147483647"
+
 void h_record_changes(struct svc_req *req, struct svc_resp *resp)
 {
     struct svc_v v;
     const char *since = svc_arg(req, "since");
-    char cur[2][64] = {"0", "0"}, lim[16], next[REC_CURSOR_MAX];
-    int limit;
+    char cur[3][64] = {"0", "0", "0"}, lim[16], next[REC_CURSOR_MAX];
+    int limit, ncur = 0;
     PGresult *r = NULL, *pr = NULL;
     json_t *seen = NULL, *changes = NULL, *data[NRESOURCES] = {0}, *profile = NULL;
     int *order = NULL;
 
     svc_v_init(&v, NULL);
     arg_limit(req, &v, CHANGES_DEFAULT, CHANGES_MAX, &limit);
-    if (since && (rec_cursor_decode("changes", since, cur, 2) != 2 ||
-                  strspn(cur[0], "0123456789") != strlen(cur[0]) ||
-                  strspn(cur[1], "0123456789") != strlen(cur[1]) || !cur[0][0] || !cur[1][0] ||
-                  strlen(cur[0]) > 19 || strlen(cur[1]) > 19))
-        svc_v_error(&v, "since", "is not a cursor this feed gave out");
+    if (since) {
+        ncur = rec_cursor_decode("changes", since, cur, 3);
+        if (ncur == 2)
+            snprintf(cur[2], sizeof(cur[2]), "%s", CURSOR_ROW_END);
+        bool ok = ncur == 2 || ncur == 3;
+        for (int i = 0; ok && i < 3; i++)
+            ok = cur[i][0] && strspn(cur[i], "0123456789") == strlen(cur[i]) &&
+                 strlen(cur[i]) <= (i < 2 ? 19 : 10) &&
+                 (i < 2 || strtoll(cur[i], NULL, 10) <= INT32_MAX);
+        if (!ok)
+            svc_v_error(&v, "since", "is not a cursor this feed gave out");
+    }
     if (svc_v_failed(&v)) {
         svc_v_problem(&v, resp);
         goto out;
@@ -1989,13 +2013,8 @@ void h_record_changes(struct svc_req *req, struct svc_resp *resp)
     if (snapshot(req, resp) < 0)
         goto out;
     snprintf(lim, sizeof(lim), "%d", limit + 1);
-    const char *params[] = {req->who.account_id, cur[0], cur[1], lim};
-    if (!(r = db_prep(
-              req->db, "rec_changes",
-              "SELECT txid::text, seq::text, resource, resource_id::text, op FROM change_log "
-              "WHERE member_id = $1 AND txid < pg_snapshot_xmin(pg_current_snapshot()) "
-              "AND (txid, seq) > ($2::xid8, $3::bigint) ORDER BY txid, seq LIMIT $4::int",
-              4, params))) {
+    const char *params[] = {req->who.account_id, cur[0], cur[1], cur[2], lim};
+    if (!(r = db_prep(req->db, "rec_changes", CHANGES_SQL, 5, params))) {
         svc_problem_db(resp, req->db);
         goto out;
     }
@@ -2008,7 +2027,7 @@ void h_record_changes(struct svc_req *req, struct svc_resp *resp)
     /* Latest op wins: walk back, keep the first sight of each resource, then restore seq order. */
     for (int i = n - 1; i >= 0; i--) {
         char key[128];
-        snprintf(key, sizeof(key), "%s:%s", PQgetvalue(r, i, 2), PQgetvalue(r, i, 3));
+        snprintf(key, sizeof(key), "%s:%s", PQgetvalue(r, i, 3), PQgetvalue(r, i, 4));
         if (json_object_get(seen, key))
             continue;
         json_object_set_new(seen, key, json_true());
@@ -2018,9 +2037,9 @@ void h_record_changes(struct svc_req *req, struct svc_resp *resp)
         struct arr a = {0};
         for (int j = 0; j < norder; j++) {
             int i = order[j];
-            if (strcmp(PQgetvalue(r, i, 4), "upsert") == 0 &&
-                strcmp(PQgetvalue(r, i, 2), resources[k]->name) == 0)
-                arr_add(&a, PQgetvalue(r, i, 3));
+            if (strcmp(PQgetvalue(r, i, 5), "upsert") == 0 &&
+                strcmp(PQgetvalue(r, i, 3), resources[k]->name) == 0)
+                arr_add(&a, PQgetvalue(r, i, 4));
         }
         if (a.len) {
             const char *lit = arr_end(&a);
@@ -2044,9 +2063,9 @@ void h_record_changes(struct svc_req *req, struct svc_resp *resp)
         profile = rec_profile_json(pr, 0);
     for (int j = norder - 1; j >= 0; j--) {
         int i = order[j];
-        const char *res = PQgetvalue(r, i, 2), *id = PQgetvalue(r, i, 3);
+        const char *res = PQgetvalue(r, i, 3), *id = PQgetvalue(r, i, 4);
         json_t *d = NULL;
-        if (strcmp(PQgetvalue(r, i, 4), "upsert") == 0) {
+        if (strcmp(PQgetvalue(r, i, 5), "upsert") == 0) {
             if (strcmp(res, "profile") == 0)
                 d = profile;
             for (size_t k = 0; k < NRESOURCES && !d; k++)
@@ -2060,8 +2079,9 @@ void h_record_changes(struct svc_req *req, struct svc_resp *resp)
         json_array_append_new(changes, ch);
     }
     const char *last[] = {n ? PQgetvalue(r, n - 1, 0) : cur[0],
-                          n ? PQgetvalue(r, n - 1, 1) : cur[1]};
-    if (rec_cursor_encode("changes", last, 2, next) < 0)
+                          n ? PQgetvalue(r, n - 1, 1) : cur[1],
+                          n ? PQgetvalue(r, n - 1, 2) : cur[2]};
+    if (rec_cursor_encode("changes", last, 3, next) < 0)
         goto out;
     svc_json(resp, 200,
              json_pack("{s:O, s:s, s:b}", "changes", changes, "next_cursor", next, "has_more",

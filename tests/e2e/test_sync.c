@@ -1,6 +1,7 @@
 /* End-to-end: batch writes (all-or-nothing, 1000 items, idempotent) and the changes feed across two
  * devices, against the real server and a real PostgreSQL. */
 #include "harness.h"
+#include "record.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -589,6 +590,128 @@ START_TEST(changes_pages_and_latest_op)
 }
 END_TEST
 
+/* GET /v1/me/changes from (txid, seq[, ordinal]) of the member's change_log row that matches
+ * `which`; returns the body (new reference). */
+static json_t *sync_at(const char *tok, const char *me, const char *which, const char *ordinal,
+                       int limit)
+{
+    char sql[256], txid[32], seq[32], cursor[REC_CURSOR_MAX];
+    const char *p[] = {me};
+    snprintf(sql, sizeof(sql),
+             "SELECT txid::text::bigint FROM change_log WHERE member_id = $1 AND %s", which);
+    snprintf(txid, sizeof(txid), "%ld", th_sql_long(sql, 1, p));
+    snprintf(sql, sizeof(sql), "SELECT seq FROM change_log WHERE member_id = $1 AND %s", which);
+    snprintf(seq, sizeof(seq), "%ld", th_sql_long(sql, 1, p));
+    const char *fields[] = {txid, seq, ordinal};
+    ck_assert_int_eq(rec_cursor_encode("changes", fields, ordinal ? 3 : 2, cursor), 0);
+    return sync(tok, cursor, limit);
+}
+
+/* A statement's changes are one change_log row (schema 0038); the feed still gives them one by one,
+ * pages cut inside a row, and cursors from before 0038 (txid, seq) still work. */
+START_TEST(changes_one_row_per_statement)
+{
+    struct fixture f;
+    char cursor[512];
+    fixture(&f);
+    json_t *fd = sync(f.tok, NULL, 0);
+    snprintf(cursor, sizeof(cursor), "%s", S(fd, "next_cursor"));
+    json_decref(fd);
+    long rows0 = count_for("change_log", f.me);
+
+    /* Ten items of three types: three rows. Then one entry: one row. */
+    json_t *items = ten_items(&f);
+    json_t *res = th_must(201, "POST", "/v1/me/batch", f.tok, json_pack("{s:O}", "items", items));
+    json_t *ids = json_object_get(res, "ids");
+    ck_assert_int_eq(count_for("change_log", f.me), rows0 + 3);
+    json_t *one = th_must(
+        201, "POST", "/v1/me/symptoms", f.tok,
+        th_json("{'symptom': 'nausea', 'severity': 4, 'recorded_at': '2025-06-03T07:00:00Z'}"));
+    ck_assert_int_eq(count_for("change_log", f.me), rows0 + 4);
+
+    /* Pages of three: 3, 3, 3, 2; each change once; the single entry last. */
+    json_t *seen = json_object(), *c;
+    char last[37] = "";
+    int pages = 0;
+    size_t i, sizes[8] = {0};
+    for (bool more = true; more && pages < 8; pages++) {
+        fd = sync(f.tok, cursor, 3);
+        sizes[pages] = json_array_size(json_object_get(fd, "changes"));
+        json_array_foreach(json_object_get(fd, "changes"), i, c)
+        {
+            ck_assert_str_eq(S(c, "op"), "upsert");
+            ck_assert_msg(!json_object_get(seen, S(c, "id")), "%s twice", S(c, "id"));
+            json_object_set_new(seen, S(c, "id"), json_true());
+            snprintf(last, sizeof(last), "%s", S(c, "id"));
+        }
+        snprintf(cursor, sizeof(cursor), "%s", S(fd, "next_cursor"));
+        more = json_is_true(json_object_get(fd, "has_more"));
+        json_decref(fd);
+    }
+    ck_assert_str_eq(last, S(one, "id"));
+    ck_assert_int_eq(pages, 4);
+    ck_assert_uint_eq(sizes[0], 3);
+    ck_assert_uint_eq(sizes[1], 3);
+    ck_assert_uint_eq(sizes[2], 3);
+    ck_assert_uint_eq(sizes[3], 2);
+    ck_assert_uint_eq(json_object_size(seen), 11);
+    json_array_foreach(ids, i, c)
+        ck_assert_ptr_nonnull(json_object_get(seen, json_string_value(c)));
+    /* Nothing new: an empty page that keeps the cursor. */
+    fd = sync(f.tok, cursor, 3);
+    ck_assert_uint_eq(json_array_size(json_object_get(fd, "changes")), 0);
+    ck_assert_str_eq(S(fd, "next_cursor"), cursor);
+    json_decref(fd);
+
+    /* From the start of the batch's symptom row, its middle, and after it (the form given out
+     * before 0038). The doses, the progress and the single entry follow in every case. */
+    const char *row = "resource = 'symptom' AND cardinality(resource_ids) = 4";
+    json_t *from0 = sync_at(f.tok, f.me, row, "0", 0), *from2 = sync_at(f.tok, f.me, row, "2", 0),
+           *after = sync_at(f.tok, f.me, row, NULL, 0);
+    json_t *c0 = json_object_get(from0, "changes"), *c2 = json_object_get(from2, "changes"),
+           *ca = json_object_get(after, "changes");
+    ck_assert_uint_eq(json_array_size(c0), 11);
+    ck_assert_uint_eq(json_array_size(c2), 9);
+    ck_assert_uint_eq(json_array_size(ca), 7);
+    for (i = 0; i < 11; i++) {
+        const char *id = S(json_array_get(c0, i), "id");
+        ck_assert_str_eq(S(json_array_get(c0, i), "resource"), i < 4    ? "symptom"
+                                                               : i < 7  ? "dose"
+                                                               : i < 10 ? "progress"
+                                                                        : "symptom");
+        if (i >= 2)
+            ck_assert_str_eq(S(json_array_get(c2, i - 2), "id"), id);
+        if (i >= 4)
+            ck_assert_str_eq(S(json_array_get(ca, i - 4), "id"), id);
+    }
+    ck_assert_str_eq(S(json_array_get(ca, 6), "id"), S(one, "id"));
+    json_decref(from0);
+    json_decref(from2);
+    json_decref(after);
+
+    /* An ordinal outside int4 is not one this feed gave out. */
+    char txid[32], seq[32], bad_cursor[REC_CURSOR_MAX], path[700];
+    const char *p[] = {f.me};
+    snprintf(
+        txid, sizeof(txid), "%ld",
+        th_sql_long("SELECT max(txid::text::bigint) FROM change_log WHERE member_id = $1", 1, p));
+    snprintf(seq, sizeof(seq), "%ld",
+             th_sql_long("SELECT max(seq) FROM change_log WHERE member_id = $1", 1, p));
+    const char *fields[] = {txid, seq, "2147483648"};
+    ck_assert_int_eq(rec_cursor_encode("changes", fields, 3, bad_cursor), 0);
+    snprintf(path, sizeof(path), "/v1/me/changes?since=%s", bad_cursor);
+    struct th_resp r;
+    th_req("GET", path, f.tok, NULL, NULL, &r);
+    assert_fields(&r, FIELDS("since"));
+    th_resp_free(&r);
+
+    json_decref(seen);
+    json_decref(one);
+    json_decref(res);
+    json_decref(items);
+}
+END_TEST
+
 /* A change whose transaction commits after a later one must not fall behind a cursor already handed
  * out: the feed waits for it. */
 START_TEST(changes_late_commit_not_lost)
@@ -663,6 +786,7 @@ int main(void)
     tcase_add_test(tc, batch_thousand_and_idempotent);
     tcase_add_test(tc, changes_two_devices);
     tcase_add_test(tc, changes_pages_and_latest_op);
+    tcase_add_test(tc, changes_one_row_per_statement);
     tcase_add_test(tc, changes_late_commit_not_lost);
     tcase_add_test(tc, server_log_clean);
     suite_add_tcase(s, tc);
