@@ -26,8 +26,10 @@
  *   2. J loaders (--jobs, 2 by default: one per core), each with its own connection, COPY disjoint
  *      member ranges at once. The primary key, CHECKs and the data-version trigger stay on. Since
  *      schema 0019 (0020) each chunk's symptom rollups (consent summary) are added in the
- *      chunk's own transaction (symptom_rollup_add_members, consent_member_add_members), while its
- *      rows are in memory.
+ *      chunk's own transaction. The consent summary comes from consent_member_add_members, while
+ *      the chunk's rows are in memory; the symptom rollups' rows are summed by the loader as it
+ *      writes the entries and COPYed after them (struct roll), the rows
+ *      symptom_rollup_add_members would have derived.
  *   3. The indexes and the rollups' keys are created again from their definitions (a member's
  *      rollup added twice fails here); then one transaction locks the table
  *      against writers (SHARE), compares the rollup totals with the entries (0019; a difference,
@@ -96,6 +98,7 @@ struct gen {
     int64_t day0;               /* days since 1970-01-01 of history day 0 */
     char password_hash[SVC_HASH_MAX];
     gsl_rng *rng;
+    int16_t *sym_code; /* catalog_symptom.code of each gen_symptom_ids entry */
 };
 
 /* A COPY in progress: rows are built in buf and sent whenever it fills. */
@@ -109,6 +112,7 @@ struct copy {
     int16_t nfields;    /* binary: the fields of each row */
     int64_t cached_day; /* the date text of the last day formatted */
     char day_text[11];
+    struct roll *roll; /* symptom rollup summed from the rows written (t->rollup_local), or NULL */
 };
 
 static double mono(void)
@@ -330,7 +334,11 @@ static void cp_ts(struct copy *c, int64_t t)
 
 static void cp_date(struct copy *c, int64_t day)
 {
-    assert(!c->binary);
+    if (c->binary) {
+        be(c, 4, 4);
+        be(c, (uint32_t)(int32_t)(day - 10957), 4); /* days since 2000-01-01 */
+        return;
+    }
     cp_raw(c, day_text(c, day), 10);
     c->buf[c->len++] = '\t';
 }
@@ -370,6 +378,86 @@ static void cp_end(struct copy *c)
     if (!c->binary)
         c->buf[c->len - 1] = '\n';
     c->rows++;
+}
+
+/* ---- the symptom rollups, summed by the loaders ---- */
+
+/* One key of symptom_day or symptom_week (day: the week's Monday) with its count and sum. */
+struct roll_row {
+    uint32_t member; /* index into g->members */
+    int32_t day;     /* days since 1970-01-01 */
+    int16_t sym;
+    int32_t n, s;
+};
+
+/* One chunk's rows of symptom_day and symptom_week, summed from its entries as they are written:
+ * the rows symptom_rollup_add_members (0034) would derive from the chunk, without the server
+ * reading the chunk back and grouping it (40% of the entries' COPY at 100k members). The member
+ * being written gathers in one[] first. */
+struct roll {
+    struct roll_row *one, *day, *week;
+    size_t none, nday, nweek, cone, cday, cweek;
+};
+
+/* Appends r to the vector v; returns 0, or -1 out of memory. */
+static int roll_push(struct roll_row **v, size_t *n, size_t *cap, struct roll_row r)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 4096;
+        struct roll_row *p = realloc(*v, c * sizeof(*p));
+        if (!p)
+            return -1;
+        *v = p;
+        *cap = c;
+    }
+    (*v)[(*n)++] = r;
+    return 0;
+}
+
+/* Adds r to the last row of v[from..*n) when it has r's key, else appends it. */
+static int roll_sum(struct roll_row **v, size_t *n, size_t *cap, size_t from, struct roll_row r)
+{
+    struct roll_row *last = *n > from ? &(*v)[*n - 1] : NULL;
+    if (last && last->sym == r.sym && last->day == r.day) {
+        last->n += r.n;
+        last->s += r.s;
+        return 0;
+    }
+    return roll_push(v, n, cap, r);
+}
+
+static int by_sym_day(const void *a, const void *b)
+{
+    const struct roll_row *x = a, *y = b;
+    if (x->sym != y->sym)
+        return x->sym < y->sym ? -1 : 1;
+    return (x->day > y->day) - (x->day < y->day);
+}
+
+/* Moves the member's gathered entries into the chunk's day rows and those into its week rows.
+ * Returns 0, or -1 out of memory. */
+static int roll_member(struct roll *r)
+{
+    size_t d0 = r->nday, w0 = r->nweek;
+    qsort(r->one, r->none, sizeof(*r->one), by_sym_day);
+    for (size_t i = 0; i < r->none; i++)
+        if (roll_sum(&r->day, &r->nday, &r->cday, d0, r->one[i]) < 0)
+            return -1;
+    r->none = 0;
+    for (size_t i = d0; i < r->nday; i++) {
+        struct roll_row w = r->day[i];
+        w.day -= ((w.day + 3) % 7 + 7) % 7; /* back to Monday: 1970-01-01 was a Thursday */
+        if (roll_sum(&r->week, &r->nweek, &r->cweek, w0, w) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void roll_free(struct roll *r)
+{
+    free(r->one);
+    free(r->day);
+    free(r->week);
 }
 
 /* ---- the database ---- */
@@ -439,10 +527,13 @@ struct table {
     const char *check_sql;      /* a query: how many rows those checks would refuse or act on */
     const char *rollup_keyed;   /* with rollup_add: the rollup tables (space-separated) whose
                                  * primary keys are built once after the load, or NULL */
-    bool binary; /* COPY in the binary format: the rows' writer uses no cp_int, cp_bool or
-                  * cp_date (symptom_entry: 16.5-20.5 s against 20.3-27.1 s in text at 100k) */
+    bool binary; /* COPY in the binary format: the rows' writer uses no cp_int or cp_bool
+                  * (symptom_entry: 16.5-20.5 s against 20.3-27.1 s in text at 100k) */
     const char *rollup_tables; /* the tables the rollup writes (", "-separated), vacuumed at the
                                 * end when the rollup was kept, or NULL */
+    bool rollup_local;         /* with rollup_add (the schema's sign that rollups go per chunk): the
+                                * loaders sum symptom_entry's rollup rows themselves (struct roll) and
+                                * COPY them in the chunk's transaction instead of calling it */
 };
 
 /* The name of t's change-feed insert trigger into out. Returns 0, or -1 when the table has
@@ -468,6 +559,76 @@ static int feed_trigger(PGconn *conn, const struct table *t, char out[128])
     return rc;
 }
 
+/* Starts COPY table (columns) FROM STDIN on c->conn, in c's format (the binary header written).
+ * Returns 0, or -1 (reported). */
+static int copy_begin(struct copy *c, const char *table, const char *columns)
+{
+    char sql[512];
+    snprintf(sql, sizeof(sql), "COPY %s (%s) FROM STDIN%s", table, columns,
+             c->binary ? " (FORMAT binary)" : "");
+    PGresult *r = PQexec(c->conn, sql);
+    int ok = PQresultStatus(r) == PGRES_COPY_IN;
+    if (!ok)
+        fprintf(stderr, "carecommons-gen: %s: %s", sql, PQerrorMessage(c->conn));
+    PQclear(r);
+    if (ok && c->binary)
+        cp_header(c);
+    return ok ? 0 : -1;
+}
+
+/* Ends the COPY: sends the rest (the server discards it all when c->failed) and reads the answer.
+ * Returns 0, or -1 (reported unless stopping). */
+static int copy_end(struct copy *c, const char *table)
+{
+    if (!c->failed && c->binary)
+        be(c, UINT16_MAX, 2); /* the trailer: -1 fields */
+    if (!c->failed)
+        cp_flush(c);
+    if (PQputCopyEnd(c->conn, c->failed ? "generator stopped" : NULL) != 1)
+        c->failed = 1;
+    PGresult *r = PQgetResult(c->conn);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        if (!atomic_load(&stopping))
+            fprintf(stderr, "carecommons-gen: COPY %s: %s", table, PQerrorMessage(c->conn));
+        c->failed = 1;
+    }
+    PQclear(r);
+    while ((r = PQgetResult(c->conn)))
+        PQclear(r);
+    return c->failed ? -1 : 0;
+}
+
+/* COPYs a chunk's rollup rows into symptom_day and symptom_week, through c's connection and
+ * buffer, and empties r. Returns 0, or -1 (reported). */
+static int roll_copy(struct gen *g, struct copy *c, struct roll *r)
+{
+    const struct {
+        const char *table, *columns;
+        const struct roll_row *v;
+        size_t n;
+    } out[] = {{"symptom_day", "sym, member_id, day, n, s", r->day, r->nday},
+               {"symptom_week", "sym, member_id, week, n, s", r->week, r->nweek}};
+
+    for (size_t k = 0; k < sizeof(out) / sizeof(out[0]); k++) {
+        struct copy cp = {.conn = c->conn, .buf = c->buf, .binary = true, .nfields = 5};
+        if (copy_begin(&cp, out[k].table, out[k].columns) < 0)
+            return -1;
+        for (size_t i = 0; i < out[k].n && cp_row(&cp) == 0; i++) {
+            const struct roll_row *w = &out[k].v[i];
+            cp_intw(&cp, w->sym, 2);
+            cp_uuid(&cp, g->members[w->member].id);
+            cp_date(&cp, w->day);
+            cp_intw(&cp, w->n, 4);
+            cp_intw(&cp, w->s, 4);
+            cp_end(&cp);
+        }
+        if (copy_end(&cp, out[k].table) < 0)
+            return -1;
+    }
+    r->nday = r->nweek = 0;
+    return 0;
+}
+
 /* Members [lo, hi) of t: a transaction per CHUNK members. trigger: a change-feed trigger to
  * disable inside each transaction (so its COMMIT or ROLLBACK enables it again), or "". add: a
  * function (t->rollup_add) to call with the chunk's first and last member id after its COPY, in
@@ -477,8 +638,12 @@ static int load_range(struct gen *g, const struct table *t, uint32_t lo, uint32_
                       const char *trigger, const char *add, int64_t *rows)
 {
     struct copy c = {.conn = g->conn, .cached_day = INT64_MIN, .binary = t->binary, .nfields = 1};
+    struct roll roll = {0};
     char sql[512];
     int rc = -1;
+
+    if (add && t->rollup_local)
+        c.roll = &roll;
 
     for (const char *p = t->columns; *p; p++)
         c.nfields += *p == ',';
@@ -494,47 +659,27 @@ static int load_range(struct gen *g, const struct table *t, uint32_t lo, uint32_
             if (exec_ok(g->conn, sql) < 0)
                 goto out;
         }
-        snprintf(sql, sizeof(sql), "COPY %s (%s) FROM STDIN%s", t->name, t->columns,
-                 t->binary ? " (FORMAT binary)" : "");
-        PGresult *r = PQexec(g->conn, sql);
-        if (PQresultStatus(r) != PGRES_COPY_IN) {
-            fprintf(stderr, "carecommons-gen: %s: %s", sql, PQerrorMessage(g->conn));
-            PQclear(r);
+        if (copy_begin(&c, t->name, t->columns) < 0)
             goto out;
-        }
-        PQclear(r);
-        if (c.binary)
-            cp_header(&c);
         if (from == 0 && t->staff && t->staff(g, &c, NULL) < 0)
             c.failed = 1;
         for (uint32_t i = from; i < to && !c.failed; i++)
             if (atomic_load(&stopping) || t->rows(g, &c, &g->members[i]) < 0)
                 c.failed = 1;
-        if (!c.failed && c.binary)
-            be(&c, UINT16_MAX, 2); /* the trailer: -1 fields */
-        if (!c.failed)
-            cp_flush(&c);
-        if (PQputCopyEnd(g->conn, c.failed ? "generator stopped" : NULL) != 1)
-            c.failed = 1;
-        r = PQgetResult(g->conn);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            if (!atomic_load(&stopping))
-                fprintf(stderr, "carecommons-gen: COPY %s: %s", t->name, PQerrorMessage(g->conn));
-            c.failed = 1;
-        }
-        PQclear(r);
-        while ((r = PQgetResult(g->conn)))
-            PQclear(r);
-        if (c.failed)
+        if (copy_end(&c, t->name) < 0)
             goto out;
-        if (add) {
+        if (c.roll) {
+            if (roll_copy(g, &c, c.roll) < 0)
+                goto out;
+        } else if (add) {
             /* Members are in id order, so [first, last] holds this chunk's members only. */
             char first[37], last[37];
             uuid_text(g->members[from].id, first);
             uuid_text(g->members[to - 1].id, last);
             const char *params[] = {first, last};
             snprintf(sql, sizeof(sql), "SELECT %s($1, $2)", add);
-            if (!(r = query_rows(g->conn, sql, 2, params)))
+            PGresult *r = query_rows(g->conn, sql, 2, params);
+            if (!r)
                 goto out;
             PQclear(r);
         }
@@ -554,6 +699,7 @@ out:
     }
     *rows += c.rows;
     free(c.buf);
+    roll_free(&roll);
     return rc;
 }
 
@@ -1614,6 +1760,14 @@ static int emit_symptom(void *ctx, const struct gen_member *m, int32_t day, int 
         return -1;
     gen_uuid(x->g->seed, GEN_ID_ENTRY, m->idx, (uint32_t)day, (uint32_t)slot, id);
     int64_t at = day_start(x->g, day) + second;
+    if (c->roll && sy->def != GEN_CUSTOM_SYMPTOM &&
+        roll_push(&c->roll->one, &c->roll->none, &c->roll->cone,
+                  (struct roll_row){.member = (uint32_t)(m - x->g->members),
+                                    .day = (int32_t)(at / 86400), /* the UTC date */
+                                    .sym = x->g->sym_code[sy->def],
+                                    .n = 1,
+                                    .s = severity}) < 0)
+        return -1;
     cp_uuid(c, m->id);
     cp_uuid(c, id);
     if (sy->def == GEN_CUSTOM_SYMPTOM) {
@@ -1647,7 +1801,9 @@ static int rows_symptom(struct gen *g, struct copy *c, const struct gen_member *
     int s = custom_slot(m);
     if (s >= 0)
         gen_uuid(g->seed, GEN_ID_CUSTOM, m->idx, (uint32_t)s, 0, x.custom);
-    return gen_symptoms(m, g->seed, g->days, g->rng, emit_symptom, &x);
+    if (gen_symptoms(m, g->seed, g->days, g->rng, emit_symptom, &x) < 0)
+        return -1;
+    return c->roll ? roll_member(c->roll) : 0;
 }
 
 static const struct table tables[] = {
@@ -1759,7 +1915,8 @@ static const struct table tables[] = {
                   "account a WHERE a.id = n.member_id))",
      .rollup_keyed = "symptom_day symptom_week",
      .binary = true,
-     .rollup_tables = "symptom_day, symptom_week"},
+     .rollup_tables = "symptom_day, symptom_week",
+     .rollup_local = true},
 };
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
 
@@ -1882,6 +2039,31 @@ out:
     return rc;
 }
 
+/* g->sym_code: each generated symptom's code in the catalog (0034), as the rollups key them. The
+ * array is new (main frees it). Returns 0, or -1 (reported). */
+static int sym_codes(struct gen *g)
+{
+    PGresult *r = query_rows(g->conn, "SELECT id, code FROM catalog_symptom", 0, NULL);
+    int rc = -1;
+
+    if (!r || !(g->sym_code = calloc((size_t)gen_nsymptom_ids, sizeof(*g->sym_code))))
+        goto out;
+    for (int i = 0; i < gen_nsymptom_ids; i++) {
+        int k = 0;
+        while (k < PQntuples(r) && strcmp(PQgetvalue(r, k, 0), gen_symptom_ids[i]) != 0)
+            k++;
+        if (k == PQntuples(r)) {
+            fprintf(stderr, "carecommons-gen: catalog_symptom has no %s\n", gen_symptom_ids[i]);
+            goto out;
+        }
+        g->sym_code[i] = (int16_t)atoi(PQgetvalue(r, k, 1));
+    }
+    rc = 0;
+out:
+    PQclear(r);
+    return rc;
+}
+
 static long parse_long(const char *s, const char *name, long lo, long hi)
 {
     char *end;
@@ -1972,6 +2154,8 @@ int main(int argc, char **argv)
                     accounts);
         goto out;
     }
+    if (sym_codes(&g) < 0)
+        goto out;
     if (!(g.rng = gsl_rng_alloc(gsl_rng_taus2)) ||
         !(g.members = calloc(g.nmembers, sizeof(*g.members))))
         die("out of memory");
@@ -2049,6 +2233,7 @@ out:
     if (rc != 0 && atomic_load(&stopping))
         fprintf(stderr, "carecommons-gen: stopped\n");
     free(g.members);
+    free(g.sym_code);
     for (int k = 1; k < g.jobs; k++) {
         if (g.rngs[k])
             gsl_rng_free(g.rngs[k]);

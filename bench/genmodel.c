@@ -100,6 +100,7 @@ const char *const gen_symptom_ids[] = {
     "palpitations",
 };
 _Static_assert(NELEM(gen_symptom_ids) == S_N, "one id per symptom");
+const int gen_nsymptom_ids = S_N;
 
 const char *const gen_sexes[] = {"female", "male", "intersex", "unknown"};
 const char *const gen_stop_reasons[] = {"side_effects", "not_effective", "cost", "doctor_advice"};

@@ -122,6 +122,7 @@ struct gen_member {
 
 /* Static tables (borrowed strings). */
 extern const char *const gen_symptom_ids[];
+extern const int gen_nsymptom_ids; /* entries of gen_symptom_ids */
 extern const char *const gen_condition_ids[];
 extern const char *const gen_sexes[];
 extern const char *const gen_stop_reasons[];
