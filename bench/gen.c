@@ -455,6 +455,8 @@ static int roll_member(struct roll *r)
 
 static void roll_free(struct roll *r)
 {
+    if (!r)
+        return;
     free(r->one);
     free(r->day);
     free(r->week);
