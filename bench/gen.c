@@ -1890,7 +1890,8 @@ static const struct table tables[] = {
                 "created_at, updated_at",
      .trigger = "medication_dose_log",
      .rows = rows_dose,
-     .bulk = true},
+     .bulk = true,
+     .binary = true},
     {.name = "medication_evaluation",
      .columns = "member_id, id, medication_ref, evaluated_on, effectiveness, adherence, burden, "
                 "note, created_at, updated_at",
