@@ -31,11 +31,11 @@
  *      writes the entries and COPYed after them (struct roll), the rows
  *      symptom_rollup_add_members would have derived.
  *   3. The indexes and the rollups' keys are created again from their definitions, on the J
- *      connections at once (a member's rollup added twice fails here); then one transaction locks
- * the table against writers (SHARE), compares the rollup totals with the entries (0019; a
- * difference, or an older schema or a summary without per-chunk adds, recomputes them all:
- *      symptom_rollup_rebuild(), medication_first_rebuild() of 0037), adds the foreign keys
- *      again (ADD CONSTRAINT checks every row with one join, so a row no key would have let in
+ *      connections at once (a member's rollup added twice fails here); then one transaction
+ *      locks the table against writers (SHARE), compares the rollup totals with the entries
+ *      (0019; a difference, or an older schema or a summary without per-chunk adds, recomputes
+ *      them all: symptom_rollup_rebuild(), medication_first_rebuild() of 0037), adds the foreign
+ * keys again (ADD CONSTRAINT checks every row with one join, so a row no key would have let in
  *      fails the load just as it would have failed the COPY), runs the check triggers' query
  *      over every row the same way, and enables the triggers.
  * The member facts (schema 0022), whose triggers are off for the whole load, are rebuilt once at
