@@ -36,16 +36,18 @@
  *      (0019; a difference, or an older schema or a summary without per-chunk adds, recomputes
  *      them all: symptom_rollup_rebuild(), medication_first_rebuild() of 0037), adds the
  *      foreign keys again (ADD CONSTRAINT checks every row with one join, so a row no key would
- *      have let in fails the load just as it would have failed the COPY), runs the check triggers'
- * query over every row the same way, and enables the triggers. The member facts (schema 0022),
- * whose triggers are off for the whole load, are rebuilt once at the end, their tables' secondary
- * indexes and foreign keys taken off the same way meanwhile. Each of these steps prints its own
- * timing line under the table's. The result is the database the service would hold: same rows,
- * rollups equal to a GROUP BY over the entries, same indexes, constraints and triggers (only the
- * OIDs behind the foreign keys' internal triggers are new); bench/run.sh compares the rollup totals
- * with the entries. A failed load, SIGINT or SIGTERM still runs step 3; if that fails too the
- * loader says so loudly, lists the statements still to run and exits 1. Only a killed loader
- * (SIGKILL, a crash) leaves a table altered: start again from a fresh database, as always.
+ *      have let in fails the load just as it would have failed the COPY), runs the check
+ *      triggers' query over every row the same way, and enables the triggers.
+ *
+ * The member facts (schema 0022), whose triggers are off for the whole load, are rebuilt once at
+ * the end, their tables' secondary indexes and foreign keys taken off the same way meanwhile.
+ * Each of these steps prints its own timing line under the table's. The result is the database
+ * the service would hold: same rows, rollups equal to a GROUP BY over the entries, same indexes,
+ * constraints and triggers (only the OIDs behind the foreign keys' internal triggers are new);
+ * bench/run.sh compares the rollup totals with the entries. A failed load, SIGINT or SIGTERM
+ * still runs step 3; if that fails too the loader says so loudly, lists the statements still to
+ * run and exits 1. Only a killed loader (SIGKILL, a crash) leaves a table altered: start again
+ * from a fresh database, as always.
  *
  * Session tokens are derived from the seed ("ccbench-token-<seed>-<8 digits>", member index
  * i = 1..K), so pgbench can form them too; they are written one per line to FILE, and the staff
