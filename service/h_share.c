@@ -224,7 +224,7 @@ static void parse_expiry(struct svc_v *v, const json_t *body, char out[40])
         gmtime_r(&t, &tm);
         strftime(out, 40, "%Y-%m-%dT%H:%M:%SZ", &tm);
     } else {
-        for (size_t i = 0; s[i] && i < 39; i++)
+        for (size_t i = 0; i < 39 && s[i]; i++)
             out[i] = (char)toupper((unsigned char)s[i]), out[i + 1] = '\0';
     }
 }

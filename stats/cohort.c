@@ -145,7 +145,7 @@ static void path_key(char *dst, const char *base, const char *key)
     char safe[KEY_ECHO_MAX + 4];
     size_t i;
 
-    for (i = 0; key[i] && i < KEY_ECHO_MAX; i++)
+    for (i = 0; i < KEY_ECHO_MAX && key[i]; i++)
         safe[i] = (is_alnum_ascii(key[i]) || key[i] == '_' || key[i] == '-') ? key[i] : '?';
     if (key[i])
         memcpy(safe + i, "...", 3), i += 3;
@@ -1867,7 +1867,7 @@ static int say_id(struct stats_sql *b, const char *id)
     char words[ID_BUF];
     size_t i;
 
-    for (i = 0; id[i] && i < sizeof(words) - 1; i++)
+    for (i = 0; i < sizeof(words) - 1 && id[i]; i++)
         words[i] = id[i] == '_' ? ' ' : id[i];
     words[i] = '\0';
     SAY("%s", words);

@@ -216,7 +216,7 @@ static void field_path(char *dst, const char *base, const char *key)
     char safe[41];
     size_t i;
 
-    for (i = 0; key[i] && i < sizeof(safe) - 1; i++)
+    for (i = 0; i < sizeof(safe) - 1 && key[i]; i++)
         safe[i] = (key[i] >= 0x20 && key[i] < 0x7f) ? key[i] : '?';
     safe[i] = '\0';
     snprintf(dst, (size_t)PATH_LEN, "%s.%s", base, safe);
